@@ -1,0 +1,111 @@
+"""``crm.patients``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from clinic_crm.api._unit import UnitOfWork
+from clinic_crm.models import ConsentEvent, Patient
+from clinic_crm.services import consent as consent_svc
+from clinic_crm.services import patients as svc
+
+
+class PatientsAPI:
+    """Register, update and find patients; record their consent."""
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self._unit = unit
+
+    def register(
+        self,
+        clinic_id: int,
+        *,
+        family_name: str,
+        given_name: str,
+        phone: str | None = None,
+        email: str | None = None,
+        birth_date: date | str | None = None,
+        locale: str | None = None,
+        timezone: str | None = None,
+        external_id: str | None = None,
+    ) -> Patient:
+        """Register a patient; phone parsed with the clinic's region and stored as E.164.
+
+        Raises:
+            NotFound: no such clinic.
+            ValidationError, InvalidPhoneNumber, InvalidEmail: malformed input (nothing stored).
+            DuplicatePatient: ``external_id`` already used in this clinic.
+        """
+        return self._unit.run(
+            svc.register_patient,
+            clinic_id,
+            family_name=family_name,
+            given_name=given_name,
+            phone=phone,
+            email=email,
+            birth_date=birth_date,
+            locale=locale,
+            timezone=timezone,
+            external_id=external_id,
+        )
+
+    def get(self, patient_id: int) -> Patient:
+        """Return the patient.  Raises ``NotFound``."""
+        return self._unit.run(svc.get_patient, patient_id)
+
+    def update(self, patient_id: int, **fields: Any) -> Patient:
+        """Change fields named as in ``register``; ``None`` clears an optional one.
+
+        Raises:
+            NotFound, ValidationError, InvalidPhoneNumber, InvalidEmail, DuplicatePatient
+        """
+        return self._unit.run(svc.update_patient, patient_id, **fields)
+
+    def find(
+        self,
+        clinic_id: int,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        external_id: str | None = None,
+        name: str | None = None,
+    ) -> list[Patient]:
+        """Patients of the clinic matching every criterion given; ``phone`` in any local or international form."""
+        return self._unit.run(
+            svc.find_patients, clinic_id, phone=phone, email=email, external_id=external_id, name=name
+        )
+
+    def grant_consent(
+        self, patient_id: int, channel: str, purpose: str, *, source: str, at: datetime | None = None
+    ) -> ConsentEvent:
+        """Record that the patient agreed to ``purpose`` messages (``care``/``marketing``) on ``channel``.
+
+        Raises:
+            NotFound, ValidationError, NaiveDatetimeError
+        """
+        return self._unit.run(
+            consent_svc.record_consent, patient_id, channel, purpose, granted=True, source=source, at=at
+        )
+
+    def withdraw_consent(
+        self, patient_id: int, channel: str, purpose: str, *, source: str, at: datetime | None = None
+    ) -> ConsentEvent:
+        """Record that the patient withdrew consent for ``purpose`` messages on ``channel``.
+
+        Raises:
+            NotFound, ValidationError, NaiveDatetimeError
+        """
+        return self._unit.run(
+            consent_svc.record_consent, patient_id, channel, purpose, granted=False, source=source, at=at
+        )
+
+    def consent_history(self, patient_id: int) -> list[ConsentEvent]:
+        """Every grant and withdrawal of the patient, oldest first."""
+        return self._unit.run(consent_svc.consent_history, patient_id)
+
+    def has_consent(self, patient_id: int, channel: str, purpose: str, *, at: datetime | None = None) -> bool:
+        """Whether the patient may be contacted on ``channel`` for ``purpose`` at ``at`` (default now)."""
+        from clinic_crm.values import utc
+
+        return self._unit.run(consent_svc.has_consent, patient_id, channel, purpose, at=utc(at, "at"))

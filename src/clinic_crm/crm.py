@@ -1,0 +1,118 @@
+"""``ClinicCRM``: the facade other systems code against.
+
+It owns the engine and hands each sub-service a unit of work: one call, one
+transaction; ``transaction()`` and ``bind()`` share one transaction across calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinic_crm.api._unit import UnitOfWork
+from clinic_crm.api.clinics import ClinicsAPI
+from clinic_crm.api.patients import PatientsAPI
+from clinic_crm.api.reminders import RemindersAPI
+from clinic_crm.api.surveys import SurveysAPI
+from clinic_crm.api.visits import VisitsAPI
+from clinic_crm.db import create_crm_engine, prepare_engine
+from clinic_crm.errors import ValidationError
+
+__all__ = ["ClinicCRM", "Scope"]
+
+
+class Scope:
+    """The sub-services bound to one unit of work (the facade's own, a transaction, or a host session)."""
+
+    clinics: ClinicsAPI
+    patients: PatientsAPI
+    visits: VisitsAPI
+    reminders: RemindersAPI
+    surveys: SurveysAPI
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self._unit = unit
+        self.clinics = ClinicsAPI(unit)
+        self.patients = PatientsAPI(unit)
+        self.visits = VisitsAPI(unit)
+        self.reminders = RemindersAPI(unit)
+        self.surveys = SurveysAPI(unit)
+
+    @property
+    def session(self) -> Session | None:
+        """The shared session of a transaction or bound scope; ``None`` on the facade itself."""
+        return self._unit.session
+
+
+class ClinicCRM(Scope):
+    """The clinic_crm facade.
+
+    Example::
+
+        with ClinicCRM("sqlite:///clinic.db") as crm:
+            crm.migrate()
+            clinic = crm.clinics.create("Sunrise Dental", timezone="Asia/Taipei", locale="zh_TW", region="TW")
+
+    Args:
+        url_or_engine: a database URL (``sqlite:///clinic.db``, ``sqlite://`` for memory,
+            ``postgresql+psycopg://…``) or an SQLAlchemy ``Engine`` the host already has.
+    """
+
+    def __init__(self, url_or_engine: str | Engine) -> None:
+        if isinstance(url_or_engine, Engine):
+            self.engine = prepare_engine(url_or_engine)
+            self._owns_engine = False
+        elif isinstance(url_or_engine, str):
+            self.engine = create_crm_engine(url_or_engine)
+            self._owns_engine = True
+        else:
+            raise ValidationError("ClinicCRM takes a database URL or an SQLAlchemy Engine", field="url_or_engine")
+        self._factory = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        memory = self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:")
+        self._lock = threading.RLock() if memory else None
+        super().__init__(UnitOfWork(self._factory, lock=self._lock))
+
+    def migrate(self) -> None:
+        """Upgrade the database schema to the newest revision (Alembic ``upgrade head``); idempotent."""
+        from clinic_crm.migrations import upgrade
+
+        with self._unit.guard():
+            upgrade(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Scope]:
+        """Run several calls in one transaction: all of them commit together, or none does.
+
+        Example::
+
+            with crm.transaction() as tx:
+                visit = tx.visits.book(patient.id, starts_at=start, kind="checkup")
+                tx.reminders.schedule(patient.id, kind="appointment", purpose="care", due_at=start - DAY)
+        """
+        with self._unit.guard(), self._factory() as session, session.begin():
+            yield Scope(UnitOfWork(self._factory, session=session, lock=self._lock))
+
+    def bind(self, session: Session) -> Scope:
+        """The sub-services running inside a host application's own ``Session``; the host commits.
+
+        Each call runs in a SAVEPOINT, so a call that fails leaves nothing behind in the host's transaction.
+        """
+        return Scope(UnitOfWork(self._factory, session=session, lock=self._lock))
+
+    def close(self) -> None:
+        """Release the database connections (the engine is disposed only if the facade created it)."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> ClinicCRM:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

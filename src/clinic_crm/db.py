@@ -1,0 +1,94 @@
+"""Engine creation for the two supported databases.
+
+* SQLite file: WAL journal, ``busy_timeout``, foreign keys on, and every
+  transaction opened with ``BEGIN IMMEDIATE`` so that concurrent writers queue
+  for the write lock instead of failing with "database is locked" half-way.
+* ``sqlite://`` (memory): one shared connection for every thread.
+* PostgreSQL through psycopg 3 (``postgresql+psycopg://``).
+
+Engines never echo statement parameters, which may hold patient data.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from clinic_crm.errors import ValidationError
+
+__all__ = ["create_crm_engine", "SQLITE_BUSY_TIMEOUT_MS"]
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def _configure_sqlite(engine: Engine, *, file_backed: bool) -> None:
+    """Pragmas on every new connection; explicit BEGIN IMMEDIATE instead of pysqlite's implicit BEGIN."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # take transaction control away from pysqlite so SAVEPOINT and BEGIN IMMEDIATE work
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if file_backed:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_crm_engine(url: str) -> Engine:
+    """Create an engine for a database URL with the settings clinic_crm relies on.
+
+    Args:
+        url: ``sqlite:///path.db``, ``sqlite://`` (memory) or
+            ``postgresql+psycopg://user@host/db`` (``postgresql://`` is read as psycopg 3).
+
+    Raises:
+        ValidationError: the URL names a database clinic_crm does not support.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy.exc.ArgumentError
+        raise ValidationError("database URL could not be parsed", field="url") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database
+        if not database or database == ":memory:":
+            engine = create_engine(
+                parsed,
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+                hide_parameters=True,
+            )
+            _configure_sqlite(engine, file_backed=False)
+        else:
+            engine = create_engine(
+                parsed,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+                hide_parameters=True,
+            )
+            _configure_sqlite(engine, file_backed=True)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() in ("psycopg2", "") or parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, hide_parameters=True, pool_pre_ping=True)
+    raise ValidationError("database URL must be sqlite:// or postgresql+psycopg://", field="url")
+
+
+def prepare_engine(engine: Engine) -> Engine:
+    """Apply clinic_crm's SQLite settings to an engine the host application created (idempotent)."""
+    if engine.dialect.name == "sqlite" and not engine.dialect.__dict__.get("_clinic_crm_configured"):
+        database = engine.url.database
+        _configure_sqlite(engine, file_backed=bool(database) and database != ":memory:")
+        engine.dialect.__dict__["_clinic_crm_configured"] = True
+    return engine

@@ -1,0 +1,150 @@
+"""Every error clinic_crm raises, in one tree.
+
+::
+
+    ClinicCRMError
+    ├── ValidationError            .field names the offending field
+    │   ├── InvalidPhoneNumber     .value holds the input as given
+    │   ├── InvalidEmail           .value holds the input as given
+    │   ├── NaiveDatetimeError
+    │   └── InvalidAnswer          .field is the survey question key
+    ├── NotFound
+    │   └── UnknownToken
+    └── Conflict
+        ├── DuplicatePatient       same external_id in the same clinic
+        ├── InvalidTransition      visit state machine
+        ├── TokenExpired
+        └── TokenUsed
+    DeliveryError (also a ClinicCRMError)   raised by senders; .retryable
+
+Messages say what was wrong and what was expected; they never contain a
+patient's name, phone number or e-mail address.  The offending input is
+kept only on ``InvalidPhoneNumber.value`` and ``InvalidEmail.value``, where
+the caller put it, and is left out of ``str()`` and ``repr()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ClinicCRMError",
+    "ValidationError",
+    "InvalidPhoneNumber",
+    "InvalidEmail",
+    "NaiveDatetimeError",
+    "InvalidAnswer",
+    "NotFound",
+    "UnknownToken",
+    "Conflict",
+    "DuplicatePatient",
+    "InvalidTransition",
+    "TokenExpired",
+    "TokenUsed",
+    "DeliveryError",
+]
+
+
+class ClinicCRMError(Exception):
+    """Base of every error raised by clinic_crm."""
+
+
+class ValidationError(ClinicCRMError, ValueError):
+    """Input was rejected before anything was written.
+
+    Attributes:
+        field: the name of the offending parameter, column or question key.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidPhoneNumber(ValidationError):
+    """A phone number that the clinic's region cannot parse into a valid number.
+
+    Attributes:
+        value: the input exactly as given (never shown in the message).
+    """
+
+    def __init__(self, message: str, *, field: str = "phone", value: Any = None) -> None:
+        super().__init__(message, field=field)
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"InvalidPhoneNumber({str(self)!r}, field={self.field!r})"
+
+
+class InvalidEmail(ValidationError):
+    """An e-mail address that is not deliverable-shaped.
+
+    Attributes:
+        value: the input exactly as given (never shown in the message).
+    """
+
+    def __init__(self, message: str, *, field: str = "email", value: Any = None) -> None:
+        super().__init__(message, field=field)
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"InvalidEmail({str(self)!r}, field={self.field!r})"
+
+
+class NaiveDatetimeError(ValidationError):
+    """A datetime without a time zone was given where an aware one is required."""
+
+
+class InvalidAnswer(ValidationError):
+    """A survey answer is missing, out of range or of the wrong type; ``.field`` is the question key."""
+
+
+class NotFound(ClinicCRMError, LookupError):
+    """No row with the given id exists."""
+
+
+class UnknownToken(NotFound):
+    """No survey invitation carries this token."""
+
+
+class Conflict(ClinicCRMError):
+    """The request contradicts what is stored."""
+
+
+class DuplicatePatient(Conflict):
+    """Another patient of the same clinic already has this ``external_id``."""
+
+
+class InvalidTransition(Conflict):
+    """A visit cannot move from its current status to the requested one.
+
+    Attributes:
+        current: the visit's status now.
+        requested: the status that was asked for.
+    """
+
+    def __init__(self, message: str, *, current: str | None = None, requested: str | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+        self.requested = requested
+
+
+class TokenExpired(Conflict):
+    """The survey invitation's token is past its expiry."""
+
+
+class TokenUsed(Conflict):
+    """The survey invitation's token was already used for a response."""
+
+
+class DeliveryError(ClinicCRMError):
+    """Raised by a sender when a message could not be handed to the provider.
+
+    Attributes:
+        retryable: ``True`` when trying again later may succeed (time-outs,
+            rate limits, 5xx answers); ``False`` for permanent failures.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable

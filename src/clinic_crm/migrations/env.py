@@ -1,0 +1,60 @@
+"""Alembic environment: runs against the engine handed over by ``clinic_crm.migrations``, or ``-x url=…``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import context
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import Engine
+from sqlmodel.sql.sqltypes import AutoString
+
+from clinic_crm.db import create_crm_engine
+from clinic_crm.models import UTCDateTime, metadata
+
+config = context.config
+
+
+def _engine() -> tuple[Engine, bool]:
+    engine = config.attributes.get("engine")
+    if engine is not None:
+        return engine, False
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("pass the database as: alembic -x url=sqlite:///clinic.db upgrade head")
+    return create_crm_engine(url), True
+
+
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
+    """Render SQLModel's AutoString as a plain ``sa.String`` and our UTC type by its import path."""
+    if type_ == "type" and isinstance(obj, AutoString):
+        return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("import clinic_crm.models._base")
+        return "clinic_crm.models._base.UTCDateTime()"
+    return False
+
+
+def run_migrations_online() -> None:
+    """Run the migrations in one transaction on the target database."""
+    engine, owned = _engine()
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=metadata,
+                render_as_batch=True,
+                compare_type=True,
+                render_item=render_item,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+            connection.commit()
+    finally:
+        if owned:
+            engine.dispose()
+
+
+if context.is_offline_mode():  # pragma: no cover - SQL scripts are not part of the workflow
+    raise SystemExit("offline (--sql) migrations are not supported; run against a database")
+run_migrations_online()

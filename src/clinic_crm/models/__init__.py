@@ -1,0 +1,39 @@
+"""The table models, one module per aggregate; importing this package registers every table on ``metadata``."""
+
+from clinic_crm.models._base import Base, UTCDateTime, metadata
+from clinic_crm.models.clinics import Clinic
+from clinic_crm.models.patients import CHANNELS, PURPOSES, ConsentEvent, Patient
+from clinic_crm.models.reminders import (
+    CarePlan,
+    ClinicPause,
+    Greeting,
+    InboundReply,
+    MessageTemplate,
+    Reminder,
+)
+from clinic_crm.models.surveys import FollowUp, Invitation, Response, Survey
+from clinic_crm.models.visits import VISIT_STATUSES, VISIT_TRANSITIONS, Visit
+
+__all__ = [
+    "Base",
+    "UTCDateTime",
+    "metadata",
+    "Clinic",
+    "Patient",
+    "ConsentEvent",
+    "CHANNELS",
+    "PURPOSES",
+    "Visit",
+    "VISIT_STATUSES",
+    "VISIT_TRANSITIONS",
+    "CarePlan",
+    "Reminder",
+    "ClinicPause",
+    "InboundReply",
+    "MessageTemplate",
+    "Greeting",
+    "Survey",
+    "Invitation",
+    "Response",
+    "FollowUp",
+]

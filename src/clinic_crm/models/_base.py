@@ -1,0 +1,61 @@
+"""The declarative base, the constraint naming convention and the UTC datetime column type."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
+
+from clinic_crm.errors import NaiveDatetimeError
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: The metadata of every clinic_crm table, kept apart from ``SQLModel.metadata``
+#: so a host application's ``create_all`` never creates (or drops) our tables.
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Base(SQLModel, registry=registry(metadata=metadata)):
+    """Base of every clinic_crm table model."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant: accepts aware datetimes only, stores UTC, returns aware UTC.
+
+    PostgreSQL stores ``timestamp with time zone``; SQLite stores the naive UTC
+    wall time as ISO text, which sorts and compares correctly.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Convert an aware datetime to UTC (naive UTC on SQLite)."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+            raise NaiveDatetimeError("datetimes stored by clinic_crm must be timezone-aware")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Return the stored instant as an aware UTC datetime."""
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)

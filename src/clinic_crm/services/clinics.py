@@ -1,0 +1,109 @@
+"""Use cases of clinics: create one, read one, change its settings."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from sqlalchemy.orm import Session
+
+from clinic_crm.models import Clinic
+from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.values import check_locale, check_region, check_time, check_timezone, utc
+from clinic_crm.errors import ValidationError
+
+DEFAULT_QUIET_HOURS = (time(21), time(8))
+
+
+def create_clinic(
+    session: Session,
+    name: str,
+    *,
+    timezone: str,
+    locale: str,
+    region: str,
+    quiet_hours: tuple[time, time] = DEFAULT_QUIET_HOURS,
+    now: datetime | None = None,
+) -> Clinic:
+    """Create a clinic.
+
+    Args:
+        name: shown in messages.
+        timezone: IANA name (``"Asia/Taipei"``).
+        locale: Babel locale id (``"zh_TW"``).
+        region: ISO country code used to parse local phone numbers (``"TW"``).
+        quiet_hours: ``(start, end)`` local wall times; no message is sent in ``[start, end)``.
+
+    Raises:
+        ValidationError: any argument is malformed.
+    """
+    clinic = Clinic(
+        name=require_text(name, "name"),
+        timezone=check_timezone(timezone),
+        locale=check_locale(locale),
+        region=check_region(region),
+        created_at=utc(now),
+    )
+    clinic.quiet_start, clinic.quiet_end = _quiet_hours(quiet_hours)
+    session.add(clinic)
+    session.flush()
+    return clinic
+
+
+def _quiet_hours(value: object) -> tuple[time, time]:
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ValidationError("quiet_hours must be a (start, end) pair of datetime.time", field="quiet_hours")
+    return check_time(value[0], "quiet_hours"), check_time(value[1], "quiet_hours")
+
+
+def get_clinic(session: Session, clinic_id: int) -> Clinic:
+    """Return the clinic or raise ``NotFound``."""
+    return get_or_404(session, Clinic, clinic_id)
+
+
+_UPDATABLE = ("name", "timezone", "locale", "quiet_hours", "appointment_offsets", "survey_url_template",
+              "survey_delay_minutes")
+
+
+def update_clinic(session: Session, clinic_id: int, **fields: object) -> Clinic:
+    """Change a clinic's settings.
+
+    Fields: ``name``, ``timezone``, ``locale``, ``quiet_hours``, ``appointment_offsets``
+    (minutes before a visit, e.g. ``[1440, 120]``), ``survey_url_template`` (with ``{token}``),
+    ``survey_delay_minutes``.
+
+    Raises:
+        NotFound, ValidationError
+    """
+    clinic = get_or_404(session, Clinic, clinic_id, for_update=True)
+    for key, value in fields.items():
+        if key not in _UPDATABLE:
+            raise ValidationError(f"{key} is not a clinic setting; expected one of {', '.join(_UPDATABLE)}", field=key)
+        if key == "name":
+            clinic.name = require_text(value, "name")
+        elif key == "timezone":
+            clinic.timezone = check_timezone(value)
+        elif key == "locale":
+            clinic.locale = check_locale(value)
+        elif key == "quiet_hours":
+            clinic.quiet_start, clinic.quiet_end = _quiet_hours(value)
+        elif key == "appointment_offsets":
+            if (
+                not isinstance(value, list | tuple)
+                or not value
+                or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 60 * 24 * 60 for v in value)
+            ):
+                raise ValidationError(
+                    "appointment_offsets must be a non-empty list of minutes before the visit (1 … 86400)",
+                    field=key,
+                )
+            clinic.appointment_offsets = sorted(set(value), reverse=True)
+        elif key == "survey_url_template":
+            if value is not None and (not isinstance(value, str) or "{token}" not in value):
+                raise ValidationError("survey_url_template must contain '{token}'", field=key)
+            clinic.survey_url_template = value
+        elif key == "survey_delay_minutes":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 60 * 24 * 14:
+                raise ValidationError("survey_delay_minutes must be an integer from 0 to 20160", field=key)
+            clinic.survey_delay_minutes = value
+    session.flush()
+    return clinic

@@ -1,0 +1,204 @@
+"""Use cases of patients: register, update, look up."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from clinic_crm.errors import DuplicatePatient, ValidationError
+from clinic_crm.models import Clinic, Patient
+from clinic_crm.services._common import get_or_404, optional_text
+from clinic_crm.values import (
+    check_locale,
+    check_timezone,
+    normalize_email,
+    normalize_name,
+    normalize_phone,
+    parse_date,
+    utc,
+)
+
+#: The fields a patient record has, in the order ``register`` takes them.
+PATIENT_FIELDS = (
+    "family_name",
+    "given_name",
+    "phone",
+    "email",
+    "birth_date",
+    "locale",
+    "timezone",
+    "external_id",
+)
+
+
+def clean_patient_fields(clinic: Clinic, fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise patient fields against the clinic; return only the given keys.
+
+    ``None`` clears an optional field; ``family_name``/``given_name`` may not be ``None``.
+
+    Raises:
+        ValidationError (or its subclasses ``InvalidPhoneNumber``, ``InvalidEmail``) naming the field.
+    """
+    clean: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in ("family_name", "given_name"):
+            clean[key] = normalize_name(value, key)
+        elif key == "phone":
+            clean[key] = None if value is None else normalize_phone(value, clinic.region)
+        elif key == "email":
+            clean[key] = None if value is None else normalize_email(value)
+        elif key == "birth_date":
+            clean[key] = None if value is None else _birth_date(value)
+        elif key == "locale":
+            clean[key] = clinic.locale if value is None else check_locale(value)
+        elif key == "timezone":
+            clean[key] = clinic.timezone if value is None else check_timezone(value)
+        elif key == "external_id":
+            clean[key] = optional_text(value, "external_id", max_length=100)
+        else:
+            raise ValidationError(
+                f"{key} is not a patient field; expected one of {', '.join(PATIENT_FIELDS)}", field=key
+            )
+    return clean
+
+
+def _birth_date(value: object) -> date:
+    born = parse_date(value, "birth_date")
+    if born > date.today() or born.year < 1880:
+        raise ValidationError("birth_date must be between 1880 and today", field="birth_date")
+    return born
+
+
+def register_patient(
+    session: Session,
+    clinic_id: int,
+    *,
+    family_name: str,
+    given_name: str,
+    phone: str | None = None,
+    email: str | None = None,
+    birth_date: date | str | None = None,
+    locale: str | None = None,
+    timezone: str | None = None,
+    external_id: str | None = None,
+    now: datetime | None = None,
+) -> Patient:
+    """Register a patient of a clinic.
+
+    The phone is parsed with the clinic's region and stored as E.164; names are
+    kept as given (NFC, trimmed); locale and time zone default to the clinic's.
+
+    Raises:
+        NotFound: no such clinic.
+        ValidationError, InvalidPhoneNumber, InvalidEmail: malformed input.
+        DuplicatePatient: ``external_id`` is already used in this clinic.
+    """
+    clinic = get_or_404(session, Clinic, clinic_id)
+    clean = clean_patient_fields(
+        clinic,
+        {
+            "family_name": family_name,
+            "given_name": given_name,
+            "phone": phone,
+            "email": email,
+            "birth_date": birth_date,
+            "locale": locale,
+            "timezone": timezone,
+            "external_id": external_id,
+        },
+    )
+    if clean["external_id"] is not None:
+        _check_external_id_free(session, clinic_id, clean["external_id"], exclude=None)
+    stamp = utc(now)
+    patient = Patient(clinic_id=clinic_id, created_at=stamp, updated_at=stamp, **clean)
+    session.add(patient)
+    _flush_unique(session)
+    return patient
+
+
+def _check_external_id_free(session: Session, clinic_id: int, external_id: str, exclude: int | None) -> None:
+    query = select(Patient.id).where(Patient.clinic_id == clinic_id, Patient.external_id == external_id)
+    found = session.scalars(query).first()
+    if found is not None and found != exclude:
+        raise DuplicatePatient(f"clinic {clinic_id} already has a patient with this external_id (patient {found})")
+
+
+def _flush_unique(session: Session) -> None:
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise DuplicatePatient("another patient of this clinic has this external_id") from exc.orig
+
+
+def get_patient(session: Session, patient_id: int) -> Patient:
+    """Return the patient or raise ``NotFound``."""
+    return get_or_404(session, Patient, patient_id)
+
+
+def update_patient(session: Session, patient_id: int, *, now: datetime | None = None, **fields: Any) -> Patient:
+    """Change some of a patient's fields (the keyword names of ``register``); ``None`` clears an optional one.
+
+    Raises:
+        NotFound, ValidationError, InvalidPhoneNumber, InvalidEmail, DuplicatePatient
+    """
+    patient = get_or_404(session, Patient, patient_id, for_update=True)
+    clinic = get_or_404(session, Clinic, patient.clinic_id)
+    clean = clean_patient_fields(clinic, fields)
+    if clean.get("external_id") is not None:
+        _check_external_id_free(session, patient.clinic_id, clean["external_id"], exclude=patient.id)
+    for key, value in clean.items():
+        setattr(patient, key, value)
+    patient.updated_at = utc(now)
+    _flush_unique(session)
+    return patient
+
+
+def find_patients(
+    session: Session,
+    clinic_id: int,
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+    external_id: str | None = None,
+    name: str | None = None,
+) -> list[Patient]:
+    """Patients of a clinic matching every criterion given, ordered by id.
+
+    ``phone`` may be written in any form the clinic's region parses; ``email``
+    is compared normalised; ``name`` matches case-insensitively against the
+    family name, the given name, or both written together in either order.
+
+    Raises:
+        NotFound: no such clinic.
+        InvalidPhoneNumber, InvalidEmail: the criterion itself is malformed.
+    """
+    clinic = get_or_404(session, Clinic, clinic_id)
+    conditions = [Patient.clinic_id == clinic_id]
+    if phone is not None:
+        conditions.append(Patient.phone == normalize_phone(phone, clinic.region))
+    if email is not None:
+        conditions.append(func.lower(Patient.email) == normalize_email(email).lower())
+    if external_id is not None:
+        conditions.append(Patient.external_id == external_id)
+    if name is not None:
+        conditions.append(_name_matches(normalize_name(name, "name")))
+    return list(session.scalars(select(Patient).where(*conditions).order_by(Patient.id)))
+
+
+def _name_matches(name: str) -> Any:
+    family, given = Patient.family_name, Patient.given_name
+    whole = name.lower()
+    tokens = [
+        or_(func.lower(family).contains(tok, autoescape=True), func.lower(given).contains(tok, autoescape=True))
+        for tok in whole.split()
+    ]
+    return or_(
+        func.lower(family + given).contains(whole, autoescape=True),
+        func.lower(given + " " + family).contains(whole, autoescape=True),
+        func.lower(family + " " + given).contains(whole, autoescape=True),
+        and_(*tokens),
+    )

@@ -1,0 +1,187 @@
+"""Use cases of visits: book, move through the status machine, read history and clinic measures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from statistics import median
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from clinic_crm.errors import InvalidTransition, ValidationError
+from clinic_crm.models import VISIT_TRANSITIONS, Patient, Reminder, Visit
+from clinic_crm.services._common import get_or_404, optional_text, require_text
+from clinic_crm.values import aware, utc
+
+
+def book_visit(
+    session: Session,
+    patient_id: int,
+    *,
+    starts_at: datetime,
+    kind: str,
+    practitioner: str | None = None,
+    now: datetime | None = None,
+) -> Visit:
+    """Book a visit (status ``"booked"``).
+
+    Raises:
+        NotFound: no such patient.
+        NaiveDatetimeError, ValidationError: malformed input.
+    """
+    start = aware(starts_at, "starts_at")
+    kind = require_text(kind, "kind", max_length=100)
+    practitioner = optional_text(practitioner, "practitioner")
+    patient = get_or_404(session, Patient, patient_id)
+    visit = Visit(
+        clinic_id=patient.clinic_id,
+        patient_id=patient_id,
+        starts_at=start,
+        kind=kind,
+        practitioner=practitioner,
+        status="booked",
+        created_at=utc(now),
+    )
+    session.add(visit)
+    session.flush()
+    return visit
+
+
+def get_visit(session: Session, visit_id: int) -> Visit:
+    """Return the visit or raise ``NotFound``."""
+    return get_or_404(session, Visit, visit_id)
+
+
+def _move(session: Session, visit_id: int, to: str, at: datetime) -> Visit:
+    when = aware(at, "at")
+    visit = get_or_404(session, Visit, visit_id, for_update=True)
+    if to not in VISIT_TRANSITIONS[visit.status]:
+        raise InvalidTransition(
+            f"visit {visit_id} is {visit.status}; it cannot become {to}", current=visit.status, requested=to
+        )
+    visit.status = to
+    stamp = {"checked_in": "checked_in_at", "completed": "completed_at", "cancelled": "cancelled_at",
+             "no_show": "no_show_at"}[to]
+    setattr(visit, stamp, when)
+    if to in ("cancelled", "no_show"):
+        cancel_visit_reminders(session, visit_id)
+    session.flush()
+    return visit
+
+
+def cancel_visit_reminders(session: Session, visit_id: int) -> int:
+    """Cancel the pending reminders attached to a visit; return how many."""
+    result = session.execute(
+        update(Reminder)
+        .where(Reminder.visit_id == visit_id, Reminder.status == "pending")
+        .values(status="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def check_in(session: Session, visit_id: int, *, at: datetime) -> Visit:
+    """booked → checked_in.  Raises ``InvalidTransition`` from any other status."""
+    return _move(session, visit_id, "checked_in", at)
+
+
+def complete(session: Session, visit_id: int, *, at: datetime) -> Visit:
+    """checked_in → completed.  Raises ``InvalidTransition`` from any other status."""
+    return _move(session, visit_id, "completed", at)
+
+
+def cancel(session: Session, visit_id: int, *, at: datetime, reason: str | None = None) -> Visit:
+    """booked → cancelled; its pending reminders are cancelled.  Raises ``InvalidTransition`` otherwise."""
+    reason = optional_text(reason, "reason", max_length=500)
+    visit = _move(session, visit_id, "cancelled", at)
+    visit.cancel_reason = reason
+    session.flush()
+    return visit
+
+
+def mark_no_show(session: Session, visit_id: int, *, at: datetime) -> Visit:
+    """booked → no_show; its pending reminders are cancelled.  Raises ``InvalidTransition`` otherwise."""
+    return _move(session, visit_id, "no_show", at)
+
+
+def start_care(session: Session, visit_id: int, *, at: datetime) -> Visit:
+    """Record when care began for a checked-in visit (waiting time = this − check-in); status unchanged.
+
+    Raises:
+        InvalidTransition: the visit is not checked in, or care was already started.
+        ValidationError: ``at`` is before the check-in.
+    """
+    when = aware(at, "at")
+    visit = get_or_404(session, Visit, visit_id, for_update=True)
+    if visit.status != "checked_in" or visit.care_started_at is not None:
+        raise InvalidTransition(
+            f"care can start only once, on a checked-in visit; visit {visit_id} is {visit.status}",
+            current=visit.status,
+            requested="care_started",
+        )
+    assert visit.checked_in_at is not None
+    if when < visit.checked_in_at:
+        raise ValidationError("at must not be before the check-in", field="at")
+    visit.care_started_at = when
+    session.flush()
+    return visit
+
+
+def visit_history(session: Session, patient_id: int) -> list[Visit]:
+    """The patient's visits, newest first.  Raises ``NotFound`` for an unknown patient."""
+    get_or_404(session, Patient, patient_id)
+    query = select(Visit).where(Visit.patient_id == patient_id).order_by(Visit.starts_at.desc(), Visit.id.desc())
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True, slots=True)
+class VisitStats:
+    """What a clinic measures about its visits in a period.
+
+    Attributes:
+        visits: visits that started in the period, whatever their status.
+        completed, cancelled, no_shows: counts by final status.
+        no_show_rate: no-shows ÷ (completed + no-shows + checked in), ``None`` when that is 0.
+        median_wait_minutes: median of check-in → start of care, over visits with both recorded.
+    """
+
+    visits: int
+    completed: int
+    cancelled: int
+    no_shows: int
+    no_show_rate: float | None
+    median_wait_minutes: float | None
+
+
+def visit_stats(session: Session, clinic_id: int, *, since: datetime, until: datetime) -> VisitStats:
+    """Counts, no-show rate and median waiting time of visits starting in ``[since, until)``."""
+    start, end = aware(since, "since"), aware(until, "until")
+    in_period = (Visit.clinic_id == clinic_id, Visit.starts_at >= start, Visit.starts_at < end)
+    counts = session.execute(
+        select(
+            func.count(),
+            func.sum(case((Visit.status == "completed", 1), else_=0)),
+            func.sum(case((Visit.status == "cancelled", 1), else_=0)),
+            func.sum(case((Visit.status == "no_show", 1), else_=0)),
+            func.sum(case((Visit.status == "checked_in", 1), else_=0)),
+        ).where(*in_period)
+    ).one()
+    total, completed, cancelled, no_shows, checked_in = (int(v or 0) for v in counts)
+    attended_or_missed = completed + no_shows + checked_in
+    waits = [
+        (started - arrived).total_seconds() / 60
+        for arrived, started in session.execute(
+            select(Visit.checked_in_at, Visit.care_started_at).where(
+                *in_period, Visit.checked_in_at.is_not(None), Visit.care_started_at.is_not(None)  # type: ignore[union-attr]
+            )
+        )
+    ]
+    return VisitStats(
+        visits=total,
+        completed=completed,
+        cancelled=cancelled,
+        no_shows=no_shows,
+        no_show_rate=(no_shows / attended_or_missed) if attended_or_missed else None,
+        median_wait_minutes=median(waits) if waits else None,
+    )

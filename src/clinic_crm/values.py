@@ -1,0 +1,203 @@
+"""Validation and normalisation of the values that cross the public API.
+
+Every function here either returns the normalised value or raises the
+matching :mod:`clinic_crm.errors` type.  None of them puts the rejected
+value into the error message.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+from babel import Locale, UnknownLocaleError
+from email_validator import EmailNotValidError, validate_email
+
+from clinic_crm.errors import (
+    InvalidEmail,
+    InvalidPhoneNumber,
+    NaiveDatetimeError,
+    ValidationError,
+)
+
+__all__ = [
+    "aware",
+    "utc",
+    "utcnow",
+    "check_timezone",
+    "check_locale",
+    "check_region",
+    "normalize_phone",
+    "normalize_email",
+    "normalize_name",
+    "check_choice",
+    "parse_date",
+    "zone",
+]
+
+NAME_MAX = 200
+
+
+def utcnow() -> datetime:
+    """The current instant, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def aware(value: object, field: str) -> datetime:
+    """Return ``value`` converted to UTC; raise ``NaiveDatetimeError`` when it carries no time zone.
+
+    Raises:
+        NaiveDatetimeError: ``value`` is a naive datetime.
+        ValidationError: ``value`` is not a datetime at all.
+    """
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{field} must be a timezone-aware datetime", field=field)
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise NaiveDatetimeError(
+            f"{field} must be timezone-aware (e.g. datetime(..., tzinfo=UTC)); got a naive datetime",
+            field=field,
+        )
+    return value.astimezone(UTC)
+
+
+def utc(value: datetime | None, field: str = "now") -> datetime:
+    """Like :func:`aware`, but ``None`` means now."""
+    return utcnow() if value is None else aware(value, field)
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+@lru_cache(maxsize=512)
+def zone(name: str) -> ZoneInfo:
+    """The ``ZoneInfo`` for an IANA name already checked by :func:`check_timezone`."""
+    return ZoneInfo(name)
+
+
+def check_timezone(value: object, field: str = "timezone") -> str:
+    """Return ``value`` if it is an IANA time zone name (``"Asia/Taipei"``), else raise ``ValidationError``."""
+    if not isinstance(value, str) or value not in _zones():
+        raise ValidationError(f"{field} must be an IANA time zone name such as 'Asia/Taipei'", field=field)
+    try:
+        zone(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - tzdata inconsistency
+        raise ValidationError(f"{field} is not a loadable time zone", field=field) from exc
+    return value
+
+
+@lru_cache(maxsize=256)
+def _parse_locale(value: str) -> Locale:
+    return Locale.parse(value)
+
+
+def check_locale(value: object, field: str = "locale") -> str:
+    """Return ``value`` if Babel knows it as a locale id (``"zh_TW"``, ``"en_US"``), else raise ``ValidationError``."""
+    if not isinstance(value, str) or not value or "-" in value:
+        raise ValidationError(f"{field} must be a Babel locale id such as 'zh_TW' or 'en_US'", field=field)
+    try:
+        _parse_locale(value)
+    except (UnknownLocaleError, ValueError, TypeError) as exc:
+        raise ValidationError(f"{field} must be a Babel locale id such as 'zh_TW' or 'en_US'", field=field) from exc
+    return value
+
+
+def check_region(value: object, field: str = "region") -> str:
+    """Return the ISO 3166 country code (upper-case) if phonenumbers knows its numbering plan."""
+    if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(f"{field} must be an ISO country code with a numbering plan, such as 'TW'", field=field)
+    return value.upper()
+
+
+def normalize_phone(value: object, region: str, field: str = "phone") -> str:
+    """Parse a phone number written in ``region``'s local or international form and return E.164.
+
+    Raises:
+        InvalidPhoneNumber: not a string, unparsable, or not a valid number.
+    """
+    if not isinstance(value, str):
+        raise InvalidPhoneNumber(f"{field} must be a string", field=field, value=value)
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber(
+            f"{field} could not be parsed as a phone number for region {region}", field=field, value=value
+        ) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber(f"{field} is not a valid phone number for region {region}", field=field, value=value)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_fixed_line(e164: str) -> bool:
+    """True when phonenumbers types the number as ``FIXED_LINE`` (an SMS cannot reach it)."""
+    number = phonenumbers.parse(e164, None)
+    return phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE
+
+
+def normalize_email(value: object, field: str = "email") -> str:
+    """Validate an e-mail address's syntax (no DNS look-up) and return its normalised form.
+
+    Raises:
+        InvalidEmail: not a string or not a syntactically valid address.
+    """
+    if not isinstance(value, str):
+        raise InvalidEmail(f"{field} must be a string", field=field, value=value)
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmail(f"{field} is not a valid e-mail address", field=field, value=value) from exc
+    return str(result.normalized)
+
+
+def normalize_name(value: object, field: str) -> str:
+    """Return the name NFC-normalised and trimmed.
+
+    Raises:
+        ValidationError: not a string, empty, too long, or containing control
+            characters (NUL included) or lone surrogates.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", field=field)
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise ValidationError(f"{field} contains a lone surrogate; names must be valid Unicode text", field=field)
+    name = unicodedata.normalize("NFC", value).strip()
+    if not name:
+        raise ValidationError(f"{field} must not be empty", field=field)
+    if len(name) > NAME_MAX:
+        raise ValidationError(f"{field} must be at most {NAME_MAX} characters", field=field)
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
+        raise ValidationError(f"{field} must not contain control characters", field=field)
+    return name
+
+
+def check_choice(value: object, allowed: tuple[str, ...], field: str) -> str:
+    """Return ``value`` if it is one of ``allowed``, else raise ``ValidationError`` listing them."""
+    if value not in allowed:
+        raise ValidationError(f"{field} must be one of {', '.join(allowed)}", field=field)
+    assert isinstance(value, str)
+    return value
+
+
+def parse_date(value: object, field: str = "birth_date") -> date:
+    """Accept a ``date`` or an ISO ``YYYY-MM-DD`` string; reject datetimes and anything else."""
+    if isinstance(value, datetime):
+        raise ValidationError(f"{field} must be a date, not a datetime", field=field)
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValidationError(f"{field} must be an ISO date (YYYY-MM-DD)", field=field) from exc
+    raise ValidationError(f"{field} must be a date or an ISO date string", field=field)
+
+
+def check_time(value: object, field: str) -> time:
+    """Return ``value`` if it is a naive ``datetime.time`` (a wall-clock time), else raise ``ValidationError``."""
+    if not isinstance(value, time) or value.tzinfo is not None:
+        raise ValidationError(f"{field} must be a datetime.time without tzinfo", field=field)
+    return value

@@ -1,0 +1,122 @@
+"""Shared fixtures: every database test runs on SQLite (file) and on PostgreSQL.
+
+PostgreSQL: ``CLINIC_CRM_TEST_PG`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``)
+names a server on which a throwaway database is created for this test run and dropped after.
+Without a server the PostgreSQL cases skip — unless ``CLINIC_CRM_REQUIRE_PG=1`` (set by ``.ci/run``),
+where a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from clinic_crm import ClinicCRM
+from clinic_crm.db import create_crm_engine
+from clinic_crm.migrations import upgrade
+from clinic_crm.models import Clinic, metadata
+
+PG_ADMIN_URL = os.environ.get("CLINIC_CRM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REQUIRE_PG = os.environ.get("CLINIC_CRM_REQUIRE_PG") == "1"
+BACKENDS = ["sqlite", "postgres"]
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server"
+        return f"{type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test run; dropped afterwards."""
+    problem = _pg_available()
+    if problem is not None:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required (CLINIC_CRM_REQUIRE_PG=1) but not reachable: {problem}")
+        pytest.skip(f"no PostgreSQL server at {make_url(PG_ADMIN_URL).host}: {problem}")
+    name = f"clinic_crm_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = create_crm_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is faster)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = create_crm_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend of this test: ``"sqlite"`` or ``"postgres"``."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of an empty, migrated database on the test's backend."""
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "clinic.db"
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+    url = str(request.getfixturevalue("pg_server_url"))
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def crm(db_url: str) -> Iterator[ClinicCRM]:
+    """A ``ClinicCRM`` on an empty, migrated database of the test's backend."""
+    with ClinicCRM(db_url) as facade:
+        yield facade
+
+
+@pytest.fixture
+def clinic(crm: ClinicCRM) -> Clinic:
+    """A Taiwanese clinic with the default quiet hours (21:00–08:00)."""
+    return crm.clinics.create("Sunrise Dental", timezone="Asia/Taipei", locale="zh_TW", region="TW",
+                              quiet_hours=(time(21), time(8)))
+
+
+def count_rows(crm: ClinicCRM, table: str) -> int:
+    """How many rows ``table`` holds (to assert that a failed call wrote nothing)."""
+    with crm.engine.connect() as conn:
+        return int(conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one())
