@@ -11,7 +11,7 @@ from clinic_crm.models.reminders import (
     MessageTemplate,
     Reminder,
 )
-from clinic_crm.models.surveys import FollowUp, Invitation, Response, Survey
+from clinic_crm.models.surveys import Answer, FollowUp, Invitation, Response, Survey
 from clinic_crm.models.visits import VISIT_STATUSES, VISIT_TRANSITIONS, Visit
 
 __all__ = [
@@ -35,5 +35,6 @@ __all__ = [
     "Survey",
     "Invitation",
     "Response",
+    "Answer",
     "FollowUp",
 ]

@@ -57,6 +57,20 @@ class Response(Base, table=True):
     answers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class Answer(Base, table=True):
+    """One answer of a response, typed, so statistics run as plain SQL aggregates."""
+
+    __tablename__ = "answer"
+    __table_args__ = (UniqueConstraint("response_id", "question_key"), Index(None, "question_type", "response_id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(sa_column=Column(Integer, ForeignKey("response.id"), nullable=False))
+    question_key: str = Field(max_length=100)
+    question_type: str = Field(max_length=20)  # "nps" | "rating" | "choice" | "text"
+    int_value: int | None = Field(default=None)  # nps 0–10, rating 1–5
+    text_value: str | None = Field(default=None, max_length=4000)  # choice or text
+
+
 class FollowUp(Base, table=True):
     """A task for staff to call back an unhappy patient, due two working days after the answer."""
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:43:50.785922
+Create Date: 2026-11-25 21:44:48.558064
 """
 
 from collections.abc import Sequence
@@ -278,6 +278,23 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "answer",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("response_id", sa.Integer(), nullable=False),
+        sa.Column("question_key", sa.String(length=100), nullable=False),
+        sa.Column("question_type", sa.String(length=20), nullable=False),
+        sa.Column("int_value", sa.Integer(), nullable=True),
+        sa.Column("text_value", sa.String(length=4000), nullable=True),
+        sa.ForeignKeyConstraint(["response_id"], ["response.id"], name=op.f("fk_answer_response_id_response")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_answer")),
+        sa.UniqueConstraint("response_id", "question_key", name=op.f("uq_answer_response_id_question_key")),
+    )
+    with op.batch_alter_table("answer", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_answer_question_type_response_id"), ["question_type", "response_id"], unique=False
+        )
+
+    op.create_table(
         "follow_up",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("clinic_id", sa.Integer(), nullable=False),
@@ -307,6 +324,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_follow_up_clinic_id_closed_at_due_at"))
 
     op.drop_table("follow_up")
+    with op.batch_alter_table("answer", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_answer_question_type_response_id"))
+
+    op.drop_table("answer")
     with op.batch_alter_table("response", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_response_clinic_id_answered_at"))
 

@@ -1,0 +1,1 @@
+"""Use cases of reminders: scheduling, planning, dispatching, pausing and inbound replies."""
