@@ -12,6 +12,7 @@ Engines never echo statement parameters, which may hold patient data.
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -24,9 +25,14 @@ __all__ = ["create_crm_engine", "SQLITE_BUSY_TIMEOUT_MS"]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
+_configured: weakref.WeakSet[Engine] = weakref.WeakSet()
+
 
 def _configure_sqlite(engine: Engine, *, file_backed: bool) -> None:
     """Pragmas on every new connection; explicit BEGIN IMMEDIATE instead of pysqlite's implicit BEGIN."""
+    if engine in _configured:
+        return
+    _configured.add(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -86,9 +92,11 @@ def create_crm_engine(url: str) -> Engine:
 
 
 def prepare_engine(engine: Engine) -> Engine:
-    """Apply clinic_crm's SQLite settings to an engine the host application created (idempotent)."""
-    if engine.dialect.name == "sqlite" and not engine.dialect.__dict__.get("_clinic_crm_configured"):
+    """Apply clinic_crm's SQLite settings to an engine the host application created (idempotent).
+
+    Connections the engine already pooled keep their old settings; pass a fresh engine.
+    """
+    if engine.dialect.name == "sqlite":
         database = engine.url.database
         _configure_sqlite(engine, file_backed=bool(database) and database != ":memory:")
-        engine.dialect.__dict__["_clinic_crm_configured"] = True
     return engine

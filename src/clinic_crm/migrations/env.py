@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from alembic import context
-from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Engine
-from sqlmodel.sql.sqltypes import AutoString
 
 from clinic_crm.db import create_crm_engine
-from clinic_crm.models import UTCDateTime, metadata
+from clinic_crm.migrations.rendering import render_item
+from clinic_crm.models import metadata
 
 config = context.config
 
@@ -23,16 +20,6 @@ def _engine() -> tuple[Engine, bool]:
     if not url:
         raise SystemExit("pass the database as: alembic -x url=sqlite:///clinic.db upgrade head")
     return create_crm_engine(url), True
-
-
-def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
-    """Render SQLModel's AutoString as a plain ``sa.String`` and our UTC type by its import path."""
-    if type_ == "type" and isinstance(obj, AutoString):
-        return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
-    if type_ == "type" and isinstance(obj, UTCDateTime):
-        autogen_context.imports.add("import clinic_crm.models._base")
-        return "clinic_crm.models._base.UTCDateTime()"
-    return False
 
 
 def run_migrations_online() -> None:

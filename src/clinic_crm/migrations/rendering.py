@@ -1,0 +1,20 @@
+"""How autogenerate writes our column types into migration scripts (also used by the drift test)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.autogenerate.api import AutogenContext
+from sqlmodel.sql.sqltypes import AutoString
+
+from clinic_crm.models import UTCDateTime
+
+
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
+    """Render SQLModel's AutoString as a plain ``sa.String`` and our UTC type by its import path."""
+    if type_ == "type" and isinstance(obj, AutoString):
+        return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("import clinic_crm.models._base")
+        return "clinic_crm.models._base.UTCDateTime()"
+    return False
