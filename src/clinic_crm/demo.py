@@ -1,0 +1,137 @@
+"""A realistic synthetic clinic for trying clinic_crm out (``clinic-crm demo``).
+
+Everything is generated from a seeded random generator: the same seed gives
+the same clinic.  No real person's data is involved.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+import phonenumbers
+
+from clinic_crm.crm import ClinicCRM
+from clinic_crm.values import utcnow
+
+FAMILY_ZH = "陳林黃張李王吳劉蔡楊許鄭謝郭洪曾邱廖賴周"
+GIVEN_ZH = ["志明", "淑芬", "美玲", "俊傑", "怡君", "家豪", "雅婷", "建宏", "欣怡", "宗翰", "佳穎", "冠宇", "小明", "文華"]
+FAMILY_EN = ["Smith", "Johnson", "Garcia", "Nguyen", "Müller", "O'Brien", "Kowalski", "Silva", "Tanaka", "Kim"]
+GIVEN_EN = ["Anna", "James", "Maria", "David", "Sofia", "Lucas", "Emma", "Noah", "Chloé", "Mateo", "Yuki", "Min-jun"]
+VISIT_KINDS = ["dental_checkup", "cleaning", "filling", "consultation", "vaccination"]
+PRACTITIONERS = ["Dr. Lin", "Dr. Chen", "Dr. Wu", "Dr. Huang"]
+
+
+@dataclass
+class DemoSummary:
+    """What the demo created, for printing."""
+
+    clinics: list[int] = field(default_factory=list)
+    patients: int = 0
+    visits_by_status: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _tw_mobile(rng: random.Random) -> str:
+    while True:
+        digits = f"09{rng.randint(0, 99_999_999):08d}"
+        number = phonenumbers.parse(digits, "TW")
+        if phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE:
+            style = rng.random()
+            if style < 0.4:
+                return f"{digits[:4]}-{digits[4:7]}-{digits[7:]}"
+            if style < 0.8:
+                return digits
+            return f"+886 {digits[1:4]} {digits[4:7]} {digits[7:]}"
+
+
+def _valid_example(rng: random.Random, region: str, kind: phonenumbers.PhoneNumberType) -> str:
+    example = phonenumbers.example_number_for_type(region, kind)
+    assert example is not None
+    national = str(example.national_number)
+    for _ in range(100):
+        candidate = national[:-3] + f"{rng.randint(0, 999):03d}"
+        number = phonenumbers.parse(candidate, region)
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _phone(rng: random.Random) -> str | None:
+    roll = rng.random()
+    if roll < 0.75:
+        return _tw_mobile(rng)
+    if roll < 0.82:
+        return _valid_example(rng, "TW", phonenumbers.PhoneNumberType.FIXED_LINE)  # a home line: SMS can't reach it
+    if roll < 0.90:
+        region = rng.choice(["US", "JP", "GB", "HK", "SG"])
+        return _valid_example(rng, region, phonenumbers.PhoneNumberType.MOBILE)
+    return None
+
+
+def build_demo(crm: ClinicCRM, *, patients: int = 400, seed: int = 7, now: datetime | None = None) -> DemoSummary:
+    """Create two clinics, ``patients`` patients and a year of visits; then reminders and surveys where built.
+
+    Returns:
+        A summary of what was created (counts only, no patient data).
+    """
+    rng = random.Random(seed)
+    now = now or utcnow()
+    summary = DemoSummary()
+    main = crm.clinics.create("Sunrise Dental 日昇牙醫", timezone="Asia/Taipei", locale="zh_TW", region="TW")
+    branch = crm.clinics.create(
+        "Harbour Family Practice", timezone="Asia/Taipei", locale="en_US", region="TW", quiet_hours=(time(22), time(8))
+    )
+    summary.clinics = [main.id, branch.id]  # type: ignore[list-item]
+    crm.clinics.update(main.id, survey_url_template="https://sunrise.example/s/{token}", appointment_offsets=[1440, 120])  # type: ignore[arg-type]
+    crm.clinics.update(branch.id, survey_url_template="https://harbour.example/s/{token}")  # type: ignore[arg-type]
+    statuses: dict[str, int] = {}
+    with crm.transaction() as tx:
+        for n in range(patients):
+            clinic_id = main.id if rng.random() < 0.75 else branch.id
+            international = rng.random() < 0.25
+            family = rng.choice(FAMILY_EN) if international else rng.choice(FAMILY_ZH)
+            given = rng.choice(GIVEN_EN) if international else rng.choice(GIVEN_ZH)
+            email = f"patient{n}@example.com" if rng.random() < 0.6 else None
+            phone = _phone(rng)
+            patient = tx.patients.register(
+                clinic_id,  # type: ignore[arg-type]
+                family_name=family,
+                given_name=given,
+                phone=phone,
+                email=email,
+                birth_date=(now - timedelta(days=rng.randint(3 * 365, 85 * 365))).date(),
+                locale="en_US" if international else None,
+                external_id=f"EMR-{n:05d}",
+            )
+            pid: int = patient.id  # type: ignore[assignment]
+            if rng.random() < 0.55:
+                tx.patients.grant_consent(pid, "sms", "marketing", source="front desk form", at=patient.created_at)
+            if rng.random() < 0.05:
+                tx.patients.withdraw_consent(pid, "sms", "care", source="phone call", at=patient.created_at)
+            for _ in range(rng.randint(1, 4)):
+                start = now - timedelta(days=rng.uniform(-30, 365))
+                start = start.replace(minute=rng.choice([0, 20, 40]), second=0, microsecond=0)
+                visit = tx.visits.book(
+                    pid, starts_at=start, kind=rng.choice(VISIT_KINDS), practitioner=rng.choice(PRACTITIONERS)
+                )
+                vid: int = visit.id  # type: ignore[assignment]
+                status = "booked"
+                if start < now:
+                    roll = rng.random()
+                    if roll < 0.08:
+                        tx.visits.cancel(vid, at=start - timedelta(days=1), reason="patient rescheduled")
+                        status = "cancelled"
+                    elif roll < 0.15:
+                        tx.visits.mark_no_show(vid, at=start + timedelta(minutes=30))
+                        status = "no_show"
+                    else:
+                        tx.visits.check_in(vid, at=start - timedelta(minutes=rng.randint(0, 15)))
+                        tx.visits.start_care(vid, at=start + timedelta(minutes=rng.randint(0, 25)))
+                        tx.visits.complete(vid, at=start + timedelta(minutes=rng.randint(30, 60)))
+                        status = "completed"
+                statuses[status] = statuses.get(status, 0) + 1
+    summary.patients = patients
+    summary.visits_by_status = statuses
+    return summary
