@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from clinic_crm.errors import (
     InvalidEmail,
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 NAME_MAX = 200
+
+_CASE_INSENSITIVE_MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 
 
 def utcnow() -> datetime:
@@ -146,11 +149,53 @@ def normalize_email(value: object, field: str = "email") -> str:
     """
     if not isinstance(value, str):
         raise InvalidEmail(f"{field} must be a string", field=field, value=value)
+    fast = _normalize_email_fast(value)
+    if fast is not None:
+        return fast
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidEmail(f"{field} is not a valid e-mail address", field=field, value=value) from exc
     return str(result.normalized)
+
+
+@lru_cache(maxsize=4096)
+def _email_domain(domain: str) -> tuple[str, str] | None:
+    """``(domain, ascii_domain)`` as ``validate_email`` normalises the domain of ``x@<domain>``; ``None`` if invalid.
+
+    Validating a domain is most of ``validate_email``'s cost and a clinic's
+    patients share a few hundred domains, so the result is cached per domain.
+    """
+    try:
+        result = validate_email("x@" + domain, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    if result.display_name is not None or result.local_part != "x" or result.original != "x@" + domain:
+        return None  # pragma: no cover - the split did not happen where expected; take the slow path
+    return str(result.domain), str(result.ascii_domain)
+
+
+def _normalize_email_fast(value: str) -> str | None:
+    """The result ``validate_email(value).normalized`` would give, for the common case only; ``None`` otherwise.
+
+    Taken only when the local part is plain ASCII dot-atom text (which
+    ``validate_email`` returns unchanged), not one of the case-insensitive
+    mailbox names it lower-cases, and the domain is valid; the three length
+    checks of ``validate_email`` are repeated.  Anything else (including every
+    invalid address) goes through ``validate_email`` itself, so the result and
+    the errors are identical.
+    """
+    local, at, domain = value.rpartition("@")
+    if not at or not DOT_ATOM_TEXT.match(local) or local.lower() in _CASE_INSENSITIVE_MAILBOX_NAMES:
+        return None
+    domains = _email_domain(domain)
+    if domains is None:
+        return None
+    normalized = local + "@" + domains[0]
+    for address in (value, normalized, local + "@" + domains[1]):
+        if len(address.encode("utf-8")) > EMAIL_MAX_LENGTH:
+            return None
+    return normalized
 
 
 def normalize_name(value: object, field: str) -> str:
