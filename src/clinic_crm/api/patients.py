@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
 from clinic_crm.api._unit import UnitOfWork
 from clinic_crm.models import ConsentEvent, Patient
 from clinic_crm.services import consent as consent_svc
+from clinic_crm.services import imports as imports_svc
 from clinic_crm.services import patients as svc
+from clinic_crm.services.imports import ImportReport, Progress
 
 
 class PatientsAPI:
@@ -109,3 +113,43 @@ class PatientsAPI:
         from clinic_crm.values import utc
 
         return self._unit.run(consent_svc.has_consent, patient_id, channel, purpose, at=utc(at, "at"))
+
+    def import_rows(
+        self, clinic_id: int, rows: Iterable[Mapping[str, Any]], *, progress: Progress | None = None
+    ) -> ImportReport:
+        """Create or update patients from dicts keyed by ``register``'s keyword names, in one transaction.
+
+        A row whose ``external_id`` names a patient of the clinic updates it (missing,
+        ``None`` or blank values keep the stored ones); other rows register new
+        patients.  Bad rows are reported, valid rows land.  See ``docs/patients.md``.
+
+        Args:
+            clinic_id: the clinic.
+            rows: an iterable of mappings, consumed once (a generator keeps memory flat).
+            progress: called with the number of rows read since its previous call.
+
+        Returns:
+            ``ImportReport(created, updated, rejected)``.
+
+        Raises:
+            NotFound: no such clinic.
+            ValidationError: a key that is not a patient field (``.field`` names it); nothing stored.
+            DuplicatePatient: a concurrent writer took an ``external_id`` of this import; nothing stored.
+        """
+        return self._unit.run(imports_svc.import_patients, clinic_id, rows, progress=progress)
+
+    def import_csv(
+        self, clinic_id: int, path: str | os.PathLike[str], *, progress: Progress | None = None
+    ) -> ImportReport:
+        """Create or update patients from a UTF-8 CSV file (BOM allowed) with a header, in one transaction.
+
+        The header names ``register``'s keyword names (``birth_date`` as ``YYYY-MM-DD``);
+        row numbers in the report count data rows from 1.  See ``import_rows``.
+
+        Raises:
+            NotFound: no such clinic.
+            ValidationError: unknown or duplicate column, no header, not UTF-8 or not CSV; nothing stored.
+            DuplicatePatient: a concurrent writer took an ``external_id`` of this import; nothing stored.
+            OSError: the file cannot be read.
+        """
+        return self._unit.run(imports_svc.import_patients_csv, clinic_id, path, progress=progress)

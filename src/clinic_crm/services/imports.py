@@ -1,0 +1,320 @@
+"""Bulk import of patients from rows or a CSV file: streamed, validated in Python, written set-based.
+
+Rows are read one at a time and validated with :func:`clean_patient_fields`
+(the same rules as ``register``); valid rows are written per chunk of
+:data:`CHUNK_SIZE` rows with one ``SELECT … WHERE external_id IN (…)``, one
+``INSERT`` executemany and one ``UPDATE`` executemany per set of changed columns.
+Only the rejected rows are kept in memory, so a file of a million rows imports
+in flat memory.
+
+Semantics (documented in ``docs/patients.md``):
+
+* a row whose ``external_id`` names a patient of the clinic updates that patient;
+  a missing or blank cell keeps the stored value (an import never clears a field);
+* any other row registers a new patient: ``family_name`` and ``given_name`` are
+  required, blank optional fields are ``None``, locale and time zone default to
+  the clinic's;
+* rows apply in file order: an ``external_id`` seen earlier in the same import
+  is updated by the later row, exactly as if the rows had been imported one by one;
+* a rejected row is reported as ``RowError(row, field, reason)`` (the first
+  failing field, in the row's column order) and the other rows still land;
+* an unknown column rejects the whole import with ``ValidationError`` naming the
+  column, before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from clinic_crm.errors import DuplicatePatient, ValidationError
+from clinic_crm.models import Clinic, Patient
+from clinic_crm.services._common import get_or_404
+from clinic_crm.services.patients import PATIENT_FIELDS, clean_patient_fields
+from clinic_crm.values import utc
+
+__all__ = ["CHUNK_SIZE", "ImportReport", "RowError", "import_patients", "import_patients_csv"]
+
+#: Rows validated and written together (one SELECT, one INSERT, a few UPDATEs per chunk).
+CHUNK_SIZE = 5000
+
+#: Called with the number of data rows read since the previous call (``tqdm.update`` fits).
+Progress = Callable[[int], object]
+
+_FIELDS = frozenset(PATIENT_FIELDS)
+_REQUIRED_FOR_NEW = ("family_name", "given_name")
+_TABLE = Patient.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One rejected row: its 1-based number among the data rows, the offending field and why.
+
+    ``reason`` is the validation message; it never contains the row's data.
+    """
+
+    row: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.field}: {self.reason}"
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did: patients created, patients updated, rows rejected (one ``RowError`` per row)."""
+
+    created: int = 0
+    updated: int = 0
+    rejected: list[RowError] = field(default_factory=list)
+
+
+def import_patients(
+    session: Session,
+    clinic_id: int,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    now: datetime | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Create or update patients of a clinic from dicts keyed by ``register``'s keyword names.
+
+    ``None`` and blank strings count as missing (the stored value is kept).
+
+    Args:
+        session: the session of the caller's transaction (flushed, never committed).
+        clinic_id: the clinic the patients belong to.
+        rows: any iterable of mappings; it is consumed once, in chunks.
+        now: the ``created_at``/``updated_at`` stamp (default: now).
+        chunk_size: rows per written chunk.
+        progress: called with the number of rows read since its previous call.
+
+    Returns:
+        The ``ImportReport``.
+
+    Raises:
+        NotFound: no such clinic.
+        ValidationError: a row has a key that is not a patient field (``.field`` names it); nothing is kept.
+        DuplicatePatient: a concurrent writer added an ``external_id`` of this import; nothing is kept.
+    """
+    return _import(session, clinic_id, _checked(rows), now=now, chunk_size=chunk_size, progress=progress)
+
+
+def import_patients_csv(
+    session: Session,
+    clinic_id: int,
+    path: str | os.PathLike[str],
+    *,
+    now: datetime | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Create or update patients from a UTF-8 CSV file (BOM allowed, comma-separated, with a header).
+
+    The header names ``register``'s keyword names, in any order and any subset.
+    Empty lines are skipped and not counted; a row with more values than the
+    header has columns is rejected (field ``"row"``); a shorter row leaves the
+    missing trailing columns blank.
+
+    Raises:
+        NotFound: no such clinic.
+        ValidationError: no header, a duplicate or unknown column (``.field`` names it),
+            a file that is not UTF-8 or not CSV (``.field == "file"``); nothing is kept.
+        DuplicatePatient: a concurrent writer added an ``external_id`` of this import; nothing is kept.
+        OSError: the file cannot be opened.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            try:
+                header = [name.strip() for name in next(reader)]
+            except StopIteration:
+                raise ValidationError("the CSV file is empty; expected a header row", field="file") from None
+            _check_header(header)
+            return _import(
+                session, clinic_id, _csv_rows(reader, header), now=now, chunk_size=chunk_size, progress=progress
+            )
+        except UnicodeDecodeError as exc:
+            raise ValidationError(
+                f"the file is not UTF-8 text (byte offset {exc.start} of a read block)", field="file"
+            ) from None
+        except csv.Error as exc:
+            raise ValidationError(f"the file is not valid CSV at line {reader.line_num}: {exc}", field="file") from None
+
+
+def _check_header(header: list[str]) -> None:
+    seen: set[str] = set()
+    for name in header:
+        if name not in _FIELDS:
+            raise ValidationError(_unknown_column(name), field=name)
+        if name in seen:
+            raise ValidationError(f"column {name!r} appears twice in the header", field=name)
+        seen.add(name)
+
+
+def _unknown_column(name: object) -> str:
+    return f"unknown column {name!r}; expected some of {', '.join(PATIENT_FIELDS)}"
+
+
+def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    width = len(header)
+    number = 0
+    for record in reader:
+        if not record:
+            continue  # an empty line
+        number += 1
+        if len(record) > width:
+            yield number, RowError(number, "row", f"the row has {len(record)} values but the header {width} columns")
+        else:
+            yield number, dict(zip(header, record, strict=False))
+
+
+def _checked(rows: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
+    for number, row in enumerate(rows, start=1):
+        unknown = row.keys() - _FIELDS
+        if unknown:
+            name = sorted(map(str, unknown))[0]
+            raise ValidationError(_unknown_column(name), field=name)
+        yield number, row
+
+
+def _import(
+    session: Session,
+    clinic_id: int,
+    rows: Iterator[tuple[int, Mapping[str, Any] | RowError]],
+    *,
+    now: datetime | None,
+    chunk_size: int,
+    progress: Progress | None,
+) -> ImportReport:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValidationError("chunk_size must be a positive integer", field="chunk_size")
+    clinic = get_or_404(session, Clinic, clinic_id)
+    session.flush()  # a bound session's pending patients must be visible to the external_id look-up
+    writer = _ChunkWriter(session, clinic, utc(now))
+    report = ImportReport()
+    rejected = report.rejected
+    pending: list[tuple[int, dict[str, Any]]] = []
+    read = 0
+    for number, row in rows:
+        read += 1
+        if isinstance(row, RowError):
+            rejected.append(row)
+            continue
+        given: dict[str, Any] = {}
+        for key, value in row.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                value = value.strip()
+                if not value:
+                    continue
+            given[key] = value
+        try:
+            pending.append((number, clean_patient_fields(clinic, given)))
+        except ValidationError as exc:
+            rejected.append(RowError(number, exc.field or "row", str(exc)))
+        if read >= chunk_size:
+            writer.write(pending, report)
+            pending.clear()
+            if progress is not None:
+                progress(read)
+            read = 0
+    writer.write(pending, report)
+    if progress is not None and read:
+        progress(read)
+    rejected.sort(key=lambda error: error.row)  # errors found at write time come after a chunk's others
+    return report
+
+
+class _ChunkWriter:
+    """Writes chunks of validated rows of one clinic: look up external ids, insert new, update existing."""
+
+    def __init__(self, session: Session, clinic: Clinic, stamp: datetime) -> None:
+        self.session = session
+        self.clinic_id = clinic.id
+        self.stamp = stamp
+        self.defaults: dict[str, Any] = {
+            "clinic_id": clinic.id,
+            "external_id": None,
+            "phone": None,
+            "email": None,
+            "birth_date": None,
+            "locale": clinic.locale,
+            "timezone": clinic.timezone,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+
+    def write(self, pending: list[tuple[int, dict[str, Any]]], report: ImportReport) -> None:
+        """Apply one chunk of ``(row number, cleaned fields)`` in order and count the outcome in ``report``."""
+        if not pending:
+            return
+        existing = self._existing_ids({ext for _, clean in pending if (ext := clean.get("external_id")) is not None})
+        inserts: list[dict[str, Any]] = []
+        new_by_external_id: dict[str, dict[str, Any]] = {}
+        updates: dict[int, dict[str, Any]] = {}
+        for number, clean in pending:
+            external_id = clean.get("external_id")
+            if external_id is not None:
+                patient_id = existing.get(external_id)
+                if patient_id is not None:
+                    updates.setdefault(patient_id, {}).update(clean)
+                    report.updated += 1
+                    continue
+                earlier = new_by_external_id.get(external_id)
+                if earlier is not None:  # created earlier in this chunk: the later row updates it
+                    earlier.update(clean)
+                    report.updated += 1
+                    continue
+            missing = [name for name in _REQUIRED_FOR_NEW if name not in clean]
+            if missing:
+                report.rejected.append(RowError(number, missing[0], f"{missing[0]} is required for a new patient"))
+                continue
+            record = self.defaults | clean
+            inserts.append(record)
+            if external_id is not None:
+                new_by_external_id[external_id] = record
+            report.created += 1
+        try:
+            if inserts:
+                self.session.execute(insert(_TABLE), inserts)
+            self._update(updates)
+        except IntegrityError as exc:  # a concurrent writer took one of the external ids
+            raise DuplicatePatient(
+                f"another writer added a patient of clinic {self.clinic_id} with an external_id of this import"
+            ) from exc.orig
+
+    def _existing_ids(self, external_ids: set[str]) -> dict[str, int]:
+        if not external_ids:
+            return {}
+        query = select(_TABLE.c.external_id, _TABLE.c.id).where(
+            _TABLE.c.clinic_id == self.clinic_id, _TABLE.c.external_id.in_(external_ids)
+        )
+        return {external_id: patient_id for external_id, patient_id in self.session.execute(query)}
+
+    def _update(self, updates: dict[int, dict[str, Any]]) -> None:
+        if not updates:
+            return
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for patient_id, changes in updates.items():
+            changes.pop("external_id", None)  # it is what matched; unchanged
+            columns = tuple(sorted(changes))
+            by_columns.setdefault(columns, []).append({**changes, "updated_at": self.stamp, "_patient_id": patient_id})
+        for params in by_columns.values():
+            # the SET clause is every column key of the parameter sets (all alike within a group)
+            self.session.execute(update(_TABLE).where(_TABLE.c.id == bindparam("_patient_id")), params)
+        # ORM objects of these patients already in the session (bound mode) must not keep stale values
+        for instance in list(self.session.identity_map.values()):
+            if isinstance(instance, Patient) and instance.id in updates:
+                self.session.expire(instance)
