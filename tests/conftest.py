@@ -112,8 +112,9 @@ def crm(db_url: str) -> Iterator[ClinicCRM]:
 @pytest.fixture
 def clinic(crm: ClinicCRM) -> Clinic:
     """A Taiwanese clinic with the default quiet hours (21:00–08:00)."""
-    return crm.clinics.create("Sunrise Dental", timezone="Asia/Taipei", locale="zh_TW", region="TW",
-                              quiet_hours=(time(21), time(8)))
+    return crm.clinics.create(
+        "Sunrise Dental", timezone="Asia/Taipei", locale="zh_TW", region="TW", quiet_hours=(time(21), time(8))
+    )
 
 
 def count_rows(crm: ClinicCRM, table: str) -> int:

@@ -16,9 +16,37 @@ from clinic_crm.crm import ClinicCRM
 from clinic_crm.values import utcnow
 
 FAMILY_ZH = "陳林黃張李王吳劉蔡楊許鄭謝郭洪曾邱廖賴周"
-GIVEN_ZH = ["志明", "淑芬", "美玲", "俊傑", "怡君", "家豪", "雅婷", "建宏", "欣怡", "宗翰", "佳穎", "冠宇", "小明", "文華"]
+GIVEN_ZH = [
+    "志明",
+    "淑芬",
+    "美玲",
+    "俊傑",
+    "怡君",
+    "家豪",
+    "雅婷",
+    "建宏",
+    "欣怡",
+    "宗翰",
+    "佳穎",
+    "冠宇",
+    "小明",
+    "文華",
+]
 FAMILY_EN = ["Smith", "Johnson", "Garcia", "Nguyen", "Müller", "O'Brien", "Kowalski", "Silva", "Tanaka", "Kim"]
-GIVEN_EN = ["Anna", "James", "Maria", "David", "Sofia", "Lucas", "Emma", "Noah", "Chloé", "Mateo", "Yuki", "Min-jun"]
+GIVEN_EN = [
+    "Anna",
+    "James",
+    "Maria",
+    "David",
+    "Sofia",
+    "Lucas",
+    "Emma",
+    "Noah",
+    "Chloé",
+    "Mateo",
+    "Yuki",
+    "Min-jun",
+]
 VISIT_KINDS = ["dental_checkup", "cleaning", "filling", "consultation", "vaccination"]
 PRACTITIONERS = ["Dr. Lin", "Dr. Chen", "Dr. Wu", "Dr. Huang"]
 
@@ -46,7 +74,7 @@ def _tw_mobile(rng: random.Random) -> str:
             return f"+886 {digits[1:4]} {digits[4:7]} {digits[7:]}"
 
 
-def _valid_example(rng: random.Random, region: str, kind: phonenumbers.PhoneNumberType) -> str:
+def _valid_example(rng: random.Random, region: str, kind: int) -> str:
     example = phonenumbers.example_number_for_type(region, kind)
     assert example is not None
     national = str(example.national_number)
@@ -84,7 +112,11 @@ def build_demo(crm: ClinicCRM, *, patients: int = 400, seed: int = 7, now: datet
         "Harbour Family Practice", timezone="Asia/Taipei", locale="en_US", region="TW", quiet_hours=(time(22), time(8))
     )
     summary.clinics = [main.id, branch.id]  # type: ignore[list-item]
-    crm.clinics.update(main.id, survey_url_template="https://sunrise.example/s/{token}", appointment_offsets=[1440, 120])  # type: ignore[arg-type]
+    crm.clinics.update(
+        main.id,  # type: ignore[arg-type]
+        survey_url_template="https://sunrise.example/s/{token}",
+        appointment_offsets=[1440, 120],
+    )
     crm.clinics.update(branch.id, survey_url_template="https://harbour.example/s/{token}")  # type: ignore[arg-type]
     statuses: dict[str, int] = {}
     with crm.transaction() as tx:

@@ -16,9 +16,7 @@ class VisitsAPI:
     def __init__(self, unit: UnitOfWork) -> None:
         self._unit = unit
 
-    def book(
-        self, patient_id: int, *, starts_at: datetime, kind: str, practitioner: str | None = None
-    ) -> Visit:
+    def book(self, patient_id: int, *, starts_at: datetime, kind: str, practitioner: str | None = None) -> Visit:
         """Book a visit (status ``"booked"``).  Raises ``NotFound``, ``NaiveDatetimeError``, ``ValidationError``."""
         return self._unit.run(svc.book_visit, patient_id, starts_at=starts_at, kind=kind, practitioner=practitioner)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import Dialect
@@ -46,16 +46,16 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
             raise NaiveDatetimeError("datetimes stored by clinic_crm must be timezone-aware")
-        value = value.astimezone(UTC)
+        instant: datetime = value.astimezone(UTC)
         if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
+            return instant.replace(tzinfo=None)
+        return instant
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         """Return the stored instant as an aware UTC datetime."""
         if value is None:
             return None
-        assert isinstance(value, datetime)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        instant = cast(datetime, value)
+        if instant.tzinfo is None:
+            return instant.replace(tzinfo=UTC)
+        return instant.astimezone(UTC)

@@ -6,10 +6,10 @@ from datetime import datetime, time
 
 from sqlalchemy.orm import Session
 
+from clinic_crm.errors import ValidationError
 from clinic_crm.models import Clinic
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.values import check_locale, check_region, check_time, check_timezone, utc
-from clinic_crm.errors import ValidationError
 
 DEFAULT_QUIET_HOURS = (time(21), time(8))
 
@@ -36,14 +36,16 @@ def create_clinic(
     Raises:
         ValidationError: any argument is malformed.
     """
+    quiet_start, quiet_end = _quiet_hours(quiet_hours)
     clinic = Clinic(
         name=require_text(name, "name"),
+        quiet_start=quiet_start,
+        quiet_end=quiet_end,
         timezone=check_timezone(timezone),
         locale=check_locale(locale),
         region=check_region(region),
         created_at=utc(now),
     )
-    clinic.quiet_start, clinic.quiet_end = _quiet_hours(quiet_hours)
     session.add(clinic)
     session.flush()
     return clinic
@@ -60,11 +62,18 @@ def get_clinic(session: Session, clinic_id: int) -> Clinic:
     return get_or_404(session, Clinic, clinic_id)
 
 
-_UPDATABLE = ("name", "timezone", "locale", "quiet_hours", "appointment_offsets", "survey_url_template",
-              "survey_delay_minutes")
+_UPDATABLE = (
+    "name",
+    "timezone",
+    "locale",
+    "quiet_hours",
+    "appointment_offsets",
+    "survey_url_template",
+    "survey_delay_minutes",
+)
 
 
-def update_clinic(session: Session, clinic_id: int, **fields: object) -> Clinic:
+def update_clinic(session: Session, /, clinic_id: int, **fields: object) -> Clinic:
     """Change a clinic's settings.
 
     Fields: ``name``, ``timezone``, ``locale``, ``quiet_hours``, ``appointment_offsets``

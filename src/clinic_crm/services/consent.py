@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from clinic_crm.models import CHANNELS, PURPOSES, ConsentEvent, Patient
 from clinic_crm.services._common import get_or_404, require_text
@@ -57,14 +58,14 @@ def record_consent(
 def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *, at: datetime) -> bool:
     """Whether the patient may be contacted on ``channel`` for ``purpose`` at instant ``at``."""
     query = (
-        select(ConsentEvent.granted)
+        select(col(ConsentEvent.granted))
         .where(
-            ConsentEvent.patient_id == patient_id,
-            ConsentEvent.channel == channel,
-            ConsentEvent.purpose == purpose,
-            ConsentEvent.at <= at,
+            col(ConsentEvent.patient_id) == patient_id,
+            col(ConsentEvent.channel) == channel,
+            col(ConsentEvent.purpose) == purpose,
+            col(ConsentEvent.at) <= at,
         )
-        .order_by(ConsentEvent.at.desc(), ConsentEvent.id.desc())
+        .order_by(col(ConsentEvent.at).desc(), col(ConsentEvent.id).desc())
         .limit(1)
     )
     latest = session.scalars(query).first()
@@ -74,5 +75,5 @@ def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *
 def consent_history(session: Session, patient_id: int) -> list[ConsentEvent]:
     """Every consent change of the patient, oldest first."""
     get_or_404(session, Patient, patient_id)
-    query = select(ConsentEvent).where(ConsentEvent.patient_id == patient_id)
-    return list(session.scalars(query.order_by(ConsentEvent.at, ConsentEvent.id)))
+    query = select(ConsentEvent).where(col(ConsentEvent.patient_id) == patient_id)
+    return list(session.scalars(query.order_by(col(ConsentEvent.at), col(ConsentEvent.id))))

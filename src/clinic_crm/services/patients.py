@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
@@ -121,7 +122,7 @@ def register_patient(
 
 
 def _check_external_id_free(session: Session, clinic_id: int, external_id: str, exclude: int | None) -> None:
-    query = select(Patient.id).where(Patient.clinic_id == clinic_id, Patient.external_id == external_id)
+    query = select(col(Patient.id)).where(col(Patient.clinic_id) == clinic_id, col(Patient.external_id) == external_id)
     found = session.scalars(query).first()
     if found is not None and found != exclude:
         raise DuplicatePatient(f"clinic {clinic_id} already has a patient with this external_id (patient {found})")
@@ -139,7 +140,7 @@ def get_patient(session: Session, patient_id: int) -> Patient:
     return get_or_404(session, Patient, patient_id)
 
 
-def update_patient(session: Session, patient_id: int, *, now: datetime | None = None, **fields: Any) -> Patient:
+def update_patient(session: Session, /, patient_id: int, *, now: datetime | None = None, **fields: Any) -> Patient:
     """Change some of a patient's fields (the keyword names of ``register``); ``None`` clears an optional one.
 
     Raises:
@@ -177,20 +178,20 @@ def find_patients(
         InvalidPhoneNumber, InvalidEmail: the criterion itself is malformed.
     """
     clinic = get_or_404(session, Clinic, clinic_id)
-    conditions = [Patient.clinic_id == clinic_id]
+    conditions: list[Any] = [col(Patient.clinic_id) == clinic_id]
     if phone is not None:
-        conditions.append(Patient.phone == normalize_phone(phone, clinic.region))
+        conditions.append(col(Patient.phone) == normalize_phone(phone, clinic.region))
     if email is not None:
-        conditions.append(func.lower(Patient.email) == normalize_email(email).lower())
+        conditions.append(func.lower(col(Patient.email)) == normalize_email(email).lower())
     if external_id is not None:
-        conditions.append(Patient.external_id == external_id)
+        conditions.append(col(Patient.external_id) == external_id)
     if name is not None:
         conditions.append(_name_matches(normalize_name(name, "name")))
-    return list(session.scalars(select(Patient).where(*conditions).order_by(Patient.id)))
+    return list(session.scalars(select(Patient).where(*conditions).order_by(col(Patient.id))))
 
 
 def _name_matches(name: str) -> Any:
-    family, given = Patient.family_name, Patient.given_name
+    family, given = col(Patient.family_name), col(Patient.given_name)
     whole = name.lower()
     tokens = [
         or_(func.lower(family).contains(tok, autoescape=True), func.lower(given).contains(tok, autoescape=True))

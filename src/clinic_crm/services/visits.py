@@ -8,6 +8,7 @@ from statistics import median
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from clinic_crm.errors import InvalidTransition, ValidationError
 from clinic_crm.models import VISIT_TRANSITIONS, Patient, Reminder, Visit
@@ -61,8 +62,12 @@ def _move(session: Session, visit_id: int, to: str, at: datetime) -> Visit:
             f"visit {visit_id} is {visit.status}; it cannot become {to}", current=visit.status, requested=to
         )
     visit.status = to
-    stamp = {"checked_in": "checked_in_at", "completed": "completed_at", "cancelled": "cancelled_at",
-             "no_show": "no_show_at"}[to]
+    stamp = {
+        "checked_in": "checked_in_at",
+        "completed": "completed_at",
+        "cancelled": "cancelled_at",
+        "no_show": "no_show_at",
+    }[to]
     setattr(visit, stamp, when)
     if to in ("cancelled", "no_show"):
         cancel_visit_reminders(session, visit_id)
@@ -74,7 +79,7 @@ def cancel_visit_reminders(session: Session, visit_id: int) -> int:
     """Cancel the pending reminders attached to a visit; return how many."""
     result = session.execute(
         update(Reminder)
-        .where(Reminder.visit_id == visit_id, Reminder.status == "pending")
+        .where(col(Reminder.visit_id) == visit_id, col(Reminder.status) == "pending")
         .values(status="cancelled")
         .execution_options(synchronize_session=False)
     )
@@ -131,7 +136,11 @@ def start_care(session: Session, visit_id: int, *, at: datetime) -> Visit:
 def visit_history(session: Session, patient_id: int) -> list[Visit]:
     """The patient's visits, newest first.  Raises ``NotFound`` for an unknown patient."""
     get_or_404(session, Patient, patient_id)
-    query = select(Visit).where(Visit.patient_id == patient_id).order_by(Visit.starts_at.desc(), Visit.id.desc())
+    query = (
+        select(Visit)
+        .where(col(Visit.patient_id) == patient_id)
+        .order_by(col(Visit.starts_at).desc(), col(Visit.id).desc())
+    )
     return list(session.scalars(query))
 
 
@@ -157,14 +166,14 @@ class VisitStats:
 def visit_stats(session: Session, clinic_id: int, *, since: datetime, until: datetime) -> VisitStats:
     """Counts, no-show rate and median waiting time of visits starting in ``[since, until)``."""
     start, end = aware(since, "since"), aware(until, "until")
-    in_period = (Visit.clinic_id == clinic_id, Visit.starts_at >= start, Visit.starts_at < end)
+    in_period = (col(Visit.clinic_id) == clinic_id, col(Visit.starts_at) >= start, col(Visit.starts_at) < end)
     counts = session.execute(
         select(
             func.count(),
-            func.sum(case((Visit.status == "completed", 1), else_=0)),
-            func.sum(case((Visit.status == "cancelled", 1), else_=0)),
-            func.sum(case((Visit.status == "no_show", 1), else_=0)),
-            func.sum(case((Visit.status == "checked_in", 1), else_=0)),
+            func.sum(case((col(Visit.status) == "completed", 1), else_=0)),
+            func.sum(case((col(Visit.status) == "cancelled", 1), else_=0)),
+            func.sum(case((col(Visit.status) == "no_show", 1), else_=0)),
+            func.sum(case((col(Visit.status) == "checked_in", 1), else_=0)),
         ).where(*in_period)
     ).one()
     total, completed, cancelled, no_shows, checked_in = (int(v or 0) for v in counts)
@@ -172,10 +181,11 @@ def visit_stats(session: Session, clinic_id: int, *, since: datetime, until: dat
     waits = [
         (started - arrived).total_seconds() / 60
         for arrived, started in session.execute(
-            select(Visit.checked_in_at, Visit.care_started_at).where(
-                *in_period, Visit.checked_in_at.is_not(None), Visit.care_started_at.is_not(None)  # type: ignore[union-attr]
+            select(col(Visit.checked_in_at), col(Visit.care_started_at)).where(
+                *in_period, col(Visit.checked_in_at).is_not(None), col(Visit.care_started_at).is_not(None)
             )
         )
+        if started is not None and arrived is not None
     ]
     return VisitStats(
         visits=total,
