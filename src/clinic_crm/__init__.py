@@ -22,6 +22,7 @@ from clinic_crm.errors import (
     UnknownToken,
     ValidationError,
 )
+from clinic_crm.surveys_types import Question
 
 __all__ = [
     "ClinicCRM",
@@ -39,5 +40,6 @@ __all__ = [
     "TokenExpired",
     "TokenUsed",
     "DeliveryError",
+    "Question",
 ]
 __version__ = "0.1.0"

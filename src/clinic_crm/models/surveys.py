@@ -1,4 +1,8 @@
-"""Surveys, invitations, responses and follow-ups (owned by the surveys work; first cut)."""
+"""Surveys, invitations, responses and follow-ups.
+
+The statistics read ``Response``, ``Answer`` and ``Invitation`` with plain SQL aggregates;
+``Answer`` keeps each answer typed (``int_value`` for nps/rating, ``text_value`` for choice/text).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstrain
 from sqlmodel import Field
 
 from clinic_crm.models._base import Base, UTCDateTime
+from clinic_crm.surveys_types import Question
 
 
 class Survey(Base, table=True):
     """One version of a survey; its questions never change once it has responses."""
 
     __tablename__ = "survey"
-    __table_args__ = (UniqueConstraint("clinic_id", "name", "version"),)
+    __table_args__ = (UniqueConstraint("clinic_id", "name", "version"),)  # versions of one survey share its name
 
     id: int | None = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
@@ -24,12 +29,17 @@ class Survey(Base, table=True):
     questions: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # serialised Question list
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
+    @property
+    def question_list(self) -> list[Question]:
+        """The questions as ``Question`` objects, in survey order."""
+        return [Question.from_dict(q) for q in self.questions]
+
 
 class Invitation(Base, table=True):
     """An invitation to answer a survey about one visit, carrying a single-use token."""
 
     __tablename__ = "invitation"
-    __table_args__ = (Index(None, "clinic_id", "sent_at"),)
+    __table_args__ = (Index(None, "clinic_id", "sent_at"), UniqueConstraint("survey_id", "visit_id"))
 
     id: int | None = Field(default=None, primary_key=True)
     survey_id: int = Field(sa_column=Column(Integer, ForeignKey("survey.id"), nullable=False))
@@ -39,7 +49,10 @@ class Invitation(Base, table=True):
     sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # the `at` of invite()
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    channel: str | None = Field(default=None, max_length=10)
+    channel: str | None = Field(default=None, max_length=10)  # the channel it is expected to go by, if known
+    reminder_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("reminder.id"))
+    )  # None: not sent
 
 
 class Response(Base, table=True):
@@ -80,7 +93,9 @@ class FollowUp(Base, table=True):
     id: int | None = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     response_id: int = Field(sa_column=Column(Integer, ForeignKey("response.id"), nullable=False, unique=True))
-    reason: str = Field(max_length=100)  # e.g. "detractor", "low_rating"
+    visit_id: int = Field(sa_column=Column(Integer, ForeignKey("visit.id"), nullable=False))
+    patient_id: int = Field(sa_column=Column(Integer, ForeignKey("patient.id"), nullable=False))  # whom to call back
+    reason: str = Field(max_length=100)  # "detractor", "low_rating" or "detractor,low_rating"
     opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

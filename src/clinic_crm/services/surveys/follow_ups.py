@@ -1,0 +1,148 @@
+"""Closing the loop: follow-ups for unhappy respondents, due a number of working days later."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from clinic_crm.errors import Conflict, ValidationError
+from clinic_crm.models import Clinic, FollowUp
+from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services.surveys.questions import CheckedAnswer
+from clinic_crm.values import aware, utc, zone
+
+__all__ = [
+    "FOLLOW_UP_WORKING_DAYS",
+    "add_working_days",
+    "follow_up_reason",
+    "open_follow_up",
+    "list_follow_ups",
+    "close_follow_up",
+]
+
+#: A follow-up is due this many working days (Monday–Friday, clinic time) after the answer.
+FOLLOW_UP_WORKING_DAYS = 2
+NOTE_MAX = 4000
+DETRACTOR_MAX = 6  # nps 0–6
+LOW_RATING_MAX = 2  # rating 1–2
+
+
+def add_working_days(instant: datetime, days: int, timezone: str) -> datetime:
+    """The instant ``days`` working days (Monday–Friday) after ``instant``, at the same local wall time.
+
+    The local date moves forward one calendar day at a time, counting only Mondays to Fridays,
+    so Friday + 2 is Tuesday and Saturday or Sunday + 2 is Tuesday too.  The local time of day is
+    kept.  When that wall time does not exist on the target day (the spring-forward gap) the result
+    is moved forward by the length of the gap (02:30 becomes 03:30); when it occurs twice (the
+    autumn fall-back) the first occurrence is taken.
+
+    Args:
+        instant: an aware datetime.
+        days: working days to add (``>= 0``).
+        timezone: IANA zone whose calendar and wall clock count.
+
+    Returns:
+        An aware UTC datetime.
+
+    Raises:
+        NaiveDatetimeError: ``instant`` is naive.
+        ValidationError: ``days`` is negative.
+    """
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise ValidationError("days must be a non-negative integer", field="days")
+    tz = zone(timezone)
+    local = aware(instant, "instant").astimezone(tz)
+    day = local.date()
+    left = days
+    while left:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    # fold=0: in a gap zoneinfo applies the offset before the transition (shifting forward by the gap);
+    # in an overlap it picks the first occurrence
+    target = datetime.combine(day, local.time().replace(fold=0), tzinfo=tz)
+    return target.astimezone(UTC)
+
+
+def follow_up_reason(answers: list[CheckedAnswer]) -> str | None:
+    """``"detractor"`` (an nps answer 0–6), ``"low_rating"`` (a rating 1–2), both comma-joined, or ``None``."""
+    reasons = []
+    if any(a.type == "nps" and a.int_value is not None and a.int_value <= DETRACTOR_MAX for a in answers):
+        reasons.append("detractor")
+    if any(a.type == "rating" and a.int_value is not None and a.int_value <= LOW_RATING_MAX for a in answers):
+        reasons.append("low_rating")
+    return ",".join(reasons) or None
+
+
+def open_follow_up(
+    session: Session,
+    *,
+    clinic: Clinic,
+    response_id: int,
+    visit_id: int,
+    patient_id: int,
+    reason: str,
+    answered_at: datetime,
+) -> FollowUp:
+    """Add the one follow-up of a response, due ``FOLLOW_UP_WORKING_DAYS`` working days after the answer."""
+    assert clinic.id is not None
+    follow_up = FollowUp(
+        clinic_id=clinic.id,
+        response_id=response_id,
+        visit_id=visit_id,
+        patient_id=patient_id,
+        reason=reason,
+        opened_at=answered_at,
+        due_at=add_working_days(answered_at, FOLLOW_UP_WORKING_DAYS, clinic.timezone),
+    )
+    session.add(follow_up)
+    session.flush()
+    return follow_up
+
+
+def list_follow_ups(
+    session: Session, clinic_id: int, *, overdue: bool = False, now: datetime | None = None
+) -> list[FollowUp]:
+    """The clinic's open follow-ups, soonest due first; with ``overdue=True`` only those due before ``now``.
+
+    Raises:
+        NotFound: no such clinic.
+        NaiveDatetimeError: ``now`` is naive.
+    """
+    when = utc(now)
+    get_or_404(session, Clinic, clinic_id)
+    query = select(FollowUp).where(col(FollowUp.clinic_id) == clinic_id, col(FollowUp.closed_at).is_(None))
+    if overdue:
+        query = query.where(col(FollowUp.due_at) < when)
+    query = query.order_by(col(FollowUp.due_at), col(FollowUp.id))
+    return list(session.scalars(query))
+
+
+def close_follow_up(session: Session, follow_up_id: int, *, note: str, at: datetime) -> FollowUp:
+    """Close an open follow-up with staff's note of what was done.
+
+    Raises:
+        NotFound: no such follow-up.
+        ValidationError: ``note`` empty or longer than 4000 characters; ``at`` before it was opened.
+        NaiveDatetimeError: ``at`` is naive.
+        Conflict: the follow-up is already closed.
+    """
+    when = aware(at, "at")
+    text = require_text(note, "note", max_length=NOTE_MAX)
+    follow_up = get_or_404(session, FollowUp, follow_up_id)
+    if when < follow_up.opened_at:
+        raise ValidationError("at is before the follow-up was opened", field="at")
+    # the WHERE makes closing atomic: of two concurrent closes exactly one changes the row
+    result = session.execute(
+        update(FollowUp)
+        .where(col(FollowUp.id) == follow_up_id, col(FollowUp.closed_at).is_(None))
+        .values(closed_at=when, note=text)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"follow-up {follow_up_id} is already closed")
+    session.refresh(follow_up)
+    return follow_up

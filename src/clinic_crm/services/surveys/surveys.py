@@ -1,0 +1,120 @@
+"""Creating surveys and versioning them: questions never change once a version has responses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from clinic_crm.errors import Conflict, NotFound
+from clinic_crm.models import Clinic, Response, Survey
+from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services.surveys.questions import check_questions
+from clinic_crm.values import utc
+
+__all__ = ["create_survey", "update_survey", "get_survey", "latest_survey", "has_responses"]
+
+
+def create_survey(
+    session: Session, clinic_id: int, *, name: str, questions: object, now: datetime | None = None
+) -> Survey:
+    """Create version 1 of a survey.
+
+    Args:
+        clinic_id: the clinic that runs it.
+        name: unique within the clinic; later versions share it.
+        questions: a non-empty list of ``Question`` (keys unique and identifier-like).
+
+    Raises:
+        NotFound: no such clinic.
+        ValidationError: a malformed name or question (``.field`` names it).
+        Conflict: the clinic already has a survey of that name (use ``update`` to change it).
+    """
+    name = require_text(name, "name")
+    checked = check_questions(questions)
+    get_or_404(session, Clinic, clinic_id)
+    taken = session.scalar(select(exists().where(col(Survey.clinic_id) == clinic_id, col(Survey.name) == name)))
+    if taken:
+        raise Conflict("this clinic already has a survey of that name; use update() to change its questions")
+    survey = Survey(
+        clinic_id=clinic_id,
+        name=name,
+        version=1,
+        questions=[q.to_dict() for q in checked],
+        created_at=utc(now),
+    )
+    session.add(survey)
+    session.flush()
+    return survey
+
+
+def get_survey(session: Session, survey_id: int) -> Survey:
+    """Return one version of a survey, or raise ``NotFound``."""
+    return get_or_404(session, Survey, survey_id)
+
+
+def latest_survey(session: Session, clinic_id: int, name: str) -> Survey:
+    """Return the newest version of the clinic's survey called ``name``.
+
+    Raises:
+        NotFound: the clinic has no survey of that name.
+    """
+    name = require_text(name, "name")
+    survey = session.scalars(
+        select(Survey)
+        .where(col(Survey.clinic_id) == clinic_id, col(Survey.name) == name)
+        .order_by(col(Survey.version).desc())
+        .limit(1)
+    ).first()
+    if survey is None:
+        raise NotFound("the clinic has no survey of that name")
+    return survey
+
+
+def has_responses(session: Session, survey_id: int) -> bool:
+    """True when any response was stored for this version of the survey."""
+    return bool(session.scalar(select(exists().where(col(Response.survey_id) == survey_id))))
+
+
+def update_survey(session: Session, survey_id: int, *, questions: object, now: datetime | None = None) -> Survey:
+    """Change a survey's questions, making a new version when the current one has responses.
+
+    Identical questions change nothing.  Without responses the version is changed in place
+    (same id and version).  With responses a new ``Survey`` row is added (same clinic and name,
+    ``version + 1``) and returned; the old version and its responses are untouched, so they
+    keep their meaning.  Invitations already sent keep pointing at the version they were made for.
+
+    Raises:
+        NotFound: no such survey.
+        ValidationError: a malformed question.
+        Conflict: ``survey_id`` is not the newest version of its survey.
+    """
+    checked = check_questions(questions)
+    # the row lock keeps a concurrent submit (which takes a shared lock) from slipping in a response
+    survey = get_or_404(session, Survey, survey_id, for_update=True)
+    newest = session.scalar(
+        select(func.max(col(Survey.version))).where(
+            col(Survey.clinic_id) == survey.clinic_id, col(Survey.name) == survey.name
+        )
+    )
+    if newest != survey.version:
+        raise Conflict(f"survey {survey_id} is version {survey.version}; version {newest} is the newest")
+    stored = [q.to_dict() for q in checked]
+    if stored == survey.questions:
+        return survey  # nothing changes: no new version
+    if not has_responses(session, survey_id):
+        survey.questions = stored
+        session.flush()
+        return survey
+    new = Survey(
+        clinic_id=survey.clinic_id,
+        name=survey.name,
+        version=survey.version + 1,
+        questions=stored,
+        created_at=utc(now),
+    )
+    session.add(new)
+    session.flush()
+    return new
