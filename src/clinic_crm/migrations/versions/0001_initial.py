@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:44:48.558064
+Create Date: 2026-11-25 21:52:59.426513
 """
 
 from collections.abc import Sequence
@@ -196,27 +196,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_visit_patient_id_starts_at"), ["patient_id", "starts_at"], unique=False)
 
     op.create_table(
-        "invitation",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("survey_id", sa.Integer(), nullable=False),
-        sa.Column("clinic_id", sa.Integer(), nullable=False),
-        sa.Column("visit_id", sa.Integer(), nullable=False),
-        sa.Column("token", sa.String(length=64), nullable=False),
-        sa.Column("sent_at", clinic_crm.models._base.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", clinic_crm.models._base.UTCDateTime(), nullable=False),
-        sa.Column("used_at", clinic_crm.models._base.UTCDateTime(), nullable=True),
-        sa.Column("channel", sa.String(length=10), nullable=True),
-        sa.ForeignKeyConstraint(["clinic_id"], ["clinic.id"], name=op.f("fk_invitation_clinic_id_clinic")),
-        sa.ForeignKeyConstraint(["survey_id"], ["survey.id"], name=op.f("fk_invitation_survey_id_survey")),
-        sa.ForeignKeyConstraint(["visit_id"], ["visit.id"], name=op.f("fk_invitation_visit_id_visit")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_invitation")),
-        sa.UniqueConstraint("token", name=op.f("uq_invitation_token")),
-    )
-    with op.batch_alter_table("invitation", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_invitation_clinic_id_sent_at"), ["clinic_id", "sent_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_invitation_visit_id"), ["visit_id"], unique=False)
-
-    op.create_table(
         "reminder",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("clinic_id", sa.Integer(), nullable=False),
@@ -233,6 +212,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", clinic_crm.models._base.UTCDateTime(), nullable=True),
         sa.Column("sent_at", clinic_crm.models._base.UTCDateTime(), nullable=True),
+        sa.Column("expires_at", clinic_crm.models._base.UTCDateTime(), nullable=True),
         sa.Column("provider_id", sa.String(length=200), nullable=True),
         sa.Column("idempotency_key", sa.String(length=64), nullable=False),
         sa.Column("plan_key", sa.String(length=200), nullable=True),
@@ -250,9 +230,37 @@ def upgrade() -> None:
         sa.UniqueConstraint("plan_key", name=op.f("uq_reminder_plan_key")),
     )
     with op.batch_alter_table("reminder", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_reminder_care_plan_id"), ["care_plan_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_reminder_clinic_id_purpose_status"), ["clinic_id", "purpose", "status"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_reminder_patient_id_status"), ["patient_id", "status"], unique=False)
         batch_op.create_index(batch_op.f("ix_reminder_status_ready_at"), ["status", "ready_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_reminder_visit_id"), ["visit_id"], unique=False)
+
+    op.create_table(
+        "invitation",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("survey_id", sa.Integer(), nullable=False),
+        sa.Column("clinic_id", sa.Integer(), nullable=False),
+        sa.Column("visit_id", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("sent_at", clinic_crm.models._base.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", clinic_crm.models._base.UTCDateTime(), nullable=False),
+        sa.Column("used_at", clinic_crm.models._base.UTCDateTime(), nullable=True),
+        sa.Column("channel", sa.String(length=10), nullable=True),
+        sa.Column("reminder_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["clinic_id"], ["clinic.id"], name=op.f("fk_invitation_clinic_id_clinic")),
+        sa.ForeignKeyConstraint(["reminder_id"], ["reminder.id"], name=op.f("fk_invitation_reminder_id_reminder")),
+        sa.ForeignKeyConstraint(["survey_id"], ["survey.id"], name=op.f("fk_invitation_survey_id_survey")),
+        sa.ForeignKeyConstraint(["visit_id"], ["visit.id"], name=op.f("fk_invitation_visit_id_visit")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invitation")),
+        sa.UniqueConstraint("survey_id", "visit_id", name=op.f("uq_invitation_survey_id_visit_id")),
+        sa.UniqueConstraint("token", name=op.f("uq_invitation_token")),
+    )
+    with op.batch_alter_table("invitation", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_invitation_clinic_id_sent_at"), ["clinic_id", "sent_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_invitation_visit_id"), ["visit_id"], unique=False)
 
     op.create_table(
         "response",
@@ -299,13 +307,17 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("clinic_id", sa.Integer(), nullable=False),
         sa.Column("response_id", sa.Integer(), nullable=False),
+        sa.Column("visit_id", sa.Integer(), nullable=False),
+        sa.Column("patient_id", sa.Integer(), nullable=False),
         sa.Column("reason", sa.String(length=100), nullable=False),
         sa.Column("opened_at", clinic_crm.models._base.UTCDateTime(), nullable=False),
         sa.Column("due_at", clinic_crm.models._base.UTCDateTime(), nullable=False),
         sa.Column("closed_at", clinic_crm.models._base.UTCDateTime(), nullable=True),
         sa.Column("note", sa.String(length=4000), nullable=True),
         sa.ForeignKeyConstraint(["clinic_id"], ["clinic.id"], name=op.f("fk_follow_up_clinic_id_clinic")),
+        sa.ForeignKeyConstraint(["patient_id"], ["patient.id"], name=op.f("fk_follow_up_patient_id_patient")),
         sa.ForeignKeyConstraint(["response_id"], ["response.id"], name=op.f("fk_follow_up_response_id_response")),
+        sa.ForeignKeyConstraint(["visit_id"], ["visit.id"], name=op.f("fk_follow_up_visit_id_visit")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_follow_up")),
         sa.UniqueConstraint("response_id", name=op.f("uq_follow_up_response_id")),
     )
@@ -332,17 +344,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_response_clinic_id_answered_at"))
 
     op.drop_table("response")
-    with op.batch_alter_table("reminder", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_reminder_visit_id"))
-        batch_op.drop_index(batch_op.f("ix_reminder_status_ready_at"))
-        batch_op.drop_index(batch_op.f("ix_reminder_patient_id_status"))
-
-    op.drop_table("reminder")
     with op.batch_alter_table("invitation", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_invitation_visit_id"))
         batch_op.drop_index(batch_op.f("ix_invitation_clinic_id_sent_at"))
 
     op.drop_table("invitation")
+    with op.batch_alter_table("reminder", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reminder_visit_id"))
+        batch_op.drop_index(batch_op.f("ix_reminder_status_ready_at"))
+        batch_op.drop_index(batch_op.f("ix_reminder_patient_id_status"))
+        batch_op.drop_index(batch_op.f("ix_reminder_clinic_id_purpose_status"))
+        batch_op.drop_index(batch_op.f("ix_reminder_care_plan_id"))
+
+    op.drop_table("reminder")
     with op.batch_alter_table("visit", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_visit_patient_id_starts_at"))
         batch_op.drop_index(batch_op.f("ix_visit_clinic_id_status_starts_at"))
