@@ -1,0 +1,149 @@
+"""Validation of values that cross the API (no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from zoneinfo import available_timezones
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from clinic_crm.errors import InvalidEmail, InvalidPhoneNumber, NaiveDatetimeError, ValidationError
+from clinic_crm.models.patients import display_name
+from clinic_crm.values import (
+    aware,
+    check_locale,
+    check_region,
+    check_time,
+    check_timezone,
+    is_fixed_line,
+    normalize_email,
+    normalize_name,
+    normalize_phone,
+    parse_date,
+)
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_aware_keeps_the_instant_in_utc(value: datetime) -> None:
+    result = aware(value, "at")
+    assert result == value and result.tzinfo is UTC
+
+
+@given(st.datetimes())
+def test_naive_is_rejected(value: datetime) -> None:
+    with pytest.raises(NaiveDatetimeError) as info:
+        aware(value, "starts_at")
+    assert info.value.field == "starts_at"
+
+
+@pytest.mark.parametrize("value", ["2026-01-01T00:00:00+00:00", date(2026, 1, 1), None, 0])
+def test_aware_rejects_non_datetimes(value: object) -> None:
+    with pytest.raises(ValidationError):
+        aware(value, "at")
+
+
+@given(st.sampled_from(sorted(available_timezones())))
+def test_every_iana_zone_is_accepted_as_given(name: str) -> None:
+    assert check_timezone(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "UTC+8", "Asia/Taipie", "asia/taipei", "+08:00", None, 8])
+def test_bad_zones(name: object) -> None:
+    with pytest.raises(ValidationError):
+        check_timezone(name)
+
+
+@pytest.mark.parametrize("locale", ["zh_TW", "en_US", "ja_JP", "en", "zh_Hant_TW", "vi"])
+def test_good_locales(locale: str) -> None:
+    assert check_locale(locale) == locale
+
+
+@pytest.mark.parametrize("locale", ["", "xx", "en-US", "zz_ZZ", "klingon", None, 1])
+def test_bad_locales(locale: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        check_locale(locale)
+    assert info.value.field == "locale"
+
+
+def test_region() -> None:
+    assert check_region("tw") == "TW"
+    with pytest.raises(ValidationError):
+        check_region("XX")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("0912-345-678", "TW", "+886912345678"),
+        ("0912 345 678", "TW", "+886912345678"),
+        ("+886 912 345 678", "TW", "+886912345678"),
+        ("(02) 2345-6789", "TW", "+886223456789"),
+        ("(201) 555-0123", "US", "+12015550123"),
+        ("+81 90-1234-5678", "TW", "+819012345678"),
+        ("０９１２３４５６７８", "TW", "+886912345678"),  # full-width digits
+    ],
+)
+def test_phone_normalisation(raw: str, region: str, e164: str) -> None:
+    assert normalize_phone(raw, region) == e164
+
+
+@pytest.mark.parametrize("raw", ["", "12", "0912-345", "call me", "+999 123"])
+def test_bad_phones_keep_value_out_of_message(raw: str) -> None:
+    with pytest.raises(InvalidPhoneNumber) as info:
+        normalize_phone(raw, "TW")
+    assert info.value.value == raw
+    if raw:
+        assert raw not in str(info.value)
+
+
+def test_fixed_line_detection() -> None:
+    assert is_fixed_line("+886223456789")
+    assert not is_fixed_line("+886912345678")
+    assert not is_fixed_line("+12015550123")  # FIXED_LINE_OR_MOBILE is sendable
+
+
+def test_email() -> None:
+    assert normalize_email("Ming@Example.COM") == "Ming@example.com"
+    for bad in ["", "ming", "ming@", "@x.com", "a b@x.com", "ming@@x.com"]:
+        with pytest.raises(InvalidEmail):
+            normalize_email(bad)
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=50))
+def test_names_are_nfc_trimmed(raw: str) -> None:
+    import unicodedata
+
+    expected = unicodedata.normalize("NFC", raw).strip()
+    if not expected:
+        with pytest.raises(ValidationError):
+            normalize_name(raw, "given_name")
+    else:
+        assert normalize_name(raw, "given_name") == expected
+
+
+@pytest.mark.parametrize("raw", ["a\x00b", "\ud83d", "x\x07", "   ", "a" * 201])
+def test_bad_names(raw: str) -> None:
+    with pytest.raises(ValidationError):
+        normalize_name(raw, "family_name")
+
+
+def test_display_name_by_locale() -> None:
+    assert display_name("王", "小明", "zh_TW") == "王小明"
+    assert display_name("Wang", "Ming", "en_US") == "Ming Wang"
+    assert display_name("Wang", "Ming", "zh_TW") == "Ming Wang"
+    assert display_name("山田", "太郎", "ja_JP") == "山田太郎"
+    assert display_name("Nguyễn", "An", "vi") == "Nguyễn An"
+    assert display_name("王", "小明", "en_US") == "王小明"
+
+
+def test_dates_and_times() -> None:
+    assert parse_date("1990-05-17") == date(1990, 5, 17)
+    with pytest.raises(ValidationError):
+        parse_date(datetime(1990, 5, 17, tzinfo=UTC))
+    with pytest.raises(ValidationError):
+        parse_date("17.05.1990")
+    assert check_time(time(21), "quiet_hours") == time(21)
+    with pytest.raises(ValidationError):
+        check_time(time(21, tzinfo=timezone(timedelta(hours=8))), "quiet_hours")
