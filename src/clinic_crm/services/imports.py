@@ -29,9 +29,10 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +53,7 @@ Progress = Callable[[int], object]
 _FIELDS = frozenset(PATIENT_FIELDS)
 _REQUIRED_FOR_NEW = ("family_name", "given_name")
 _TABLE = Patient.__table__  # type: ignore[attr-defined]
+_LOOKUP_SLICE = 2000  # external ids per SELECT … IN (…), well below every driver's parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +168,7 @@ def _unknown_column(name: object) -> str:
     return f"unknown column {name!r}; expected some of {', '.join(PATIENT_FIELDS)}"
 
 
-def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tuple[int, dict[str, str] | RowError]]:
     width = len(header)
     number = 0
     for record in reader:
@@ -175,28 +177,37 @@ def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tuple[
         number += 1
         if len(record) > width:
             yield number, RowError(number, "row", f"the row has {len(record)} values but the header {width} columns")
-        else:
-            yield number, dict(zip(header, record, strict=False))
+        else:  # blank cells are left out: they keep the stored value
+            yield number, {name: text for name, value in zip(header, record, strict=False) if (text := value.strip())}
 
 
-def _checked(rows: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
+def _checked(rows: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     for number, row in enumerate(rows, start=1):
         unknown = row.keys() - _FIELDS
         if unknown:
             name = sorted(map(str, unknown))[0]
             raise ValidationError(_unknown_column(name), field=name)
-        yield number, row
+        given: dict[str, Any] = {}
+        for key, value in row.items():  # None and blank strings are left out: they keep the stored value
+            if isinstance(value, str):
+                value = value.strip()
+                if value:
+                    given[key] = value
+            elif value is not None:
+                given[key] = value
+        yield number, given
 
 
 def _import(
     session: Session,
     clinic_id: int,
-    rows: Iterator[tuple[int, Mapping[str, Any] | RowError]],
+    rows: Iterator[tuple[int, dict[str, Any] | RowError]],
     *,
     now: datetime | None,
     chunk_size: int,
     progress: Progress | None,
 ) -> ImportReport:
+    """Validate ``(row number, given fields)`` pairs and write them per chunk; errors pass through."""
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValidationError("chunk_size must be a positive integer", field="chunk_size")
     clinic = get_or_404(session, Clinic, clinic_id)
@@ -205,25 +216,17 @@ def _import(
     report = ImportReport()
     rejected = report.rejected
     pending: list[tuple[int, dict[str, Any]]] = []
+    append = pending.append
     read = 0
-    for number, row in rows:
+    for number, given in rows:
         read += 1
-        if isinstance(row, RowError):
-            rejected.append(row)
-            continue
-        given: dict[str, Any] = {}
-        for key, value in row.items():
-            if value is None:
-                continue
-            if isinstance(value, str):
-                value = value.strip()
-                if not value:
-                    continue
-            given[key] = value
-        try:
-            pending.append((number, clean_patient_fields(clinic, given)))
-        except ValidationError as exc:
-            rejected.append(RowError(number, exc.field or "row", str(exc)))
+        if type(given) is RowError:
+            rejected.append(given)
+        else:
+            try:
+                append((number, clean_patient_fields(clinic, given)))  # type: ignore[arg-type]
+            except ValidationError as exc:
+                rejected.append(RowError(number, exc.field or "row", str(exc)))
         if read >= chunk_size:
             writer.write(pending, report)
             pending.clear()
@@ -244,8 +247,11 @@ class _ChunkWriter:
         self.session = session
         self.clinic_id = clinic.id
         self.stamp = stamp
+        #: every inserted column's value for a new patient, before the row's own fields
         self.defaults: dict[str, Any] = {
             "clinic_id": clinic.id,
+            "family_name": None,
+            "given_name": None,
             "external_id": None,
             "phone": None,
             "email": None,
@@ -255,6 +261,21 @@ class _ChunkWriter:
             "created_at": stamp,
             "updated_at": stamp,
         }
+        # INSERT at driver level: SQLAlchemy's per-row parameter processing costs more than the
+        # insert itself.  The SQL is compiled by SQLAlchemy for this dialect and every value goes
+        # through the column type's own bind processor, so what is stored is identical.
+        dialect = session.connection().dialect
+        compiled = insert(_TABLE).compile(dialect=dialect, column_keys=list(self.defaults))
+        self.insert_sql = str(compiled)
+        self.positional = bool(compiled.positional)
+        self.mark = "?" if dialect.paramstyle == "qmark" else "%s"  # positional marker of the driver
+        self.order = tuple(compiled.positiontup or ()) if self.positional else tuple(self.defaults)
+        processors = {name: _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.defaults}
+        for name in ("created_at", "updated_at"):  # the same instant on every row: process once
+            processor = processors.pop(name)
+            if processor is not None:
+                self.defaults[name] = processor(stamp)
+        self.processors = [(name, processor) for name, processor in processors.items() if processor is not None]
 
     def write(self, pending: list[tuple[int, dict[str, Any]]], report: ImportReport) -> None:
         """Apply one chunk of ``(row number, cleaned fields)`` in order and count the outcome in ``report``."""
@@ -288,20 +309,35 @@ class _ChunkWriter:
             report.created += 1
         try:
             if inserts:
-                self.session.execute(insert(_TABLE), inserts)
+                self._insert(inserts)
             self._update(updates)
         except IntegrityError as exc:  # a concurrent writer took one of the external ids
             raise DuplicatePatient(
                 f"another writer added a patient of clinic {self.clinic_id} with an external_id of this import"
             ) from exc.orig
 
+    def _insert(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            for name, processor in self.processors:
+                value = record[name]
+                if value is not None:
+                    record[name] = processor(value)
+        params: list[Any] = records
+        if self.positional:
+            params = list(map(itemgetter(*self.order), records))
+        self.session.connection().exec_driver_sql(self.insert_sql, params)
+
     def _existing_ids(self, external_ids: set[str]) -> dict[str, int]:
-        if not external_ids:
-            return {}
-        query = select(_TABLE.c.external_id, _TABLE.c.id).where(
-            _TABLE.c.clinic_id == self.clinic_id, _TABLE.c.external_id.in_(external_ids)
-        )
-        return {external_id: patient_id for external_id, patient_id in self.session.execute(query)}
+        """``{external_id: patient id}`` of this clinic's patients among ``external_ids`` (driver-level SELECT)."""
+        found: dict[str, int] = {}
+        wanted = list(external_ids)
+        connection = self.session.connection()
+        for start in range(0, len(wanted), _LOOKUP_SLICE):
+            part = wanted[start : start + _LOOKUP_SLICE]
+            marks = ", ".join([self.mark] * len(part))
+            sql = f"SELECT external_id, id FROM patient WHERE clinic_id = {self.mark} AND external_id IN ({marks})"
+            found.update(connection.exec_driver_sql(sql, (self.clinic_id, *part)).all())
+        return found
 
     def _update(self, updates: dict[int, dict[str, Any]]) -> None:
         if not updates:

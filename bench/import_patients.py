@@ -1,0 +1,299 @@
+"""Benchmark: patients from CSV through ``crm.patients.import_csv`` beside a raw-driver baseline.
+
+The baseline does the least a correct import must do: ``csv`` module, phonenumbers
+parse / validate / format to E.164, and one ``executemany`` INSERT (``sqlite3``;
+psycopg 3 for PostgreSQL) into the same migrated schema.  ``import_csv`` does all of
+that plus name, e-mail, birth date, locale and time zone validation, the external-id
+look-up, and its transaction handling.
+
+    python bench/import_patients.py               # 100,000 rows, SQLite and PostgreSQL
+    python bench/import_patients.py --quick       # 10,000 rows
+    python bench/import_patients.py --rows 50000 --no-pg
+    python bench/import_patients.py --profile     # cProfile of import_csv on SQLite (top 25)
+
+PostgreSQL: ``--pg-url`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``);
+a throwaway database is created and dropped.  Prints rows/s for both and the ratio
+``raw rows/s ÷ import_csv rows/s`` (1.0 = as fast as raw; target ≤ 1.3 on SQLite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import io
+import pstats
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import phonenumbers
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from clinic_crm import ClinicCRM
+from clinic_crm.db import create_crm_engine
+from clinic_crm.migrations import upgrade
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+HEADER = ["external_id", "family_name", "given_name", "phone", "email", "birth_date"]
+
+FAMILY_CJK = list("陳林黃張李王吳劉蔡楊許鄭謝郭洪曾邱廖賴周徐蘇葉莊呂江何蕭羅高")
+GIVEN_CJK = list("怡君雅婷宜庭家豪志明淑芬美玲俊傑建宏佳穎冠宇承恩欣妤柏翰")
+FAMILY_LATIN = ["Wang", "Chen", "Smith", "Tanaka", "Nguyen", "García", "Müller", "O'Brien", "Lee", "Suzuki"]
+GIVEN_LATIN = ["Ming", "Amy", "John", "Yuki", "Linh", "José", "Zoë", "Kevin", "Hana", "Chloé"]
+DOMAINS = ["gmail.com", "yahoo.com.tw", "hotmail.com", "outlook.com", "msa.hinet.net", "icloud.com", "example.org"]
+
+
+def make_csv(path: Path, rows: int, seed: int = 7) -> None:
+    """Write a synthetic patient CSV: Taiwanese mobiles in local formats, some +1/+81 numbers, CJK/Latin names."""
+    rnd = random.Random(seed)
+    start = date(1940, 1, 1)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(HEADER)
+        for i in range(rows):
+            if rnd.random() < 0.75:
+                family, given = rnd.choice(FAMILY_CJK), rnd.choice(GIVEN_CJK) + rnd.choice(GIVEN_CJK)
+            else:
+                family, given = rnd.choice(FAMILY_LATIN), rnd.choice(GIVEN_LATIN)
+            out.writerow(
+                [
+                    f"P{i:08d}",
+                    family,
+                    given,
+                    _phone(rnd),
+                    f"user{i}.{rnd.randrange(100)}@{rnd.choice(DOMAINS)}" if rnd.random() < 0.7 else "",
+                    (start + timedelta(days=rnd.randrange(30000))).isoformat() if rnd.random() < 0.9 else "",
+                ]
+            )
+
+
+def _phone(rnd: random.Random) -> str:
+    roll = rnd.random()
+    if roll < 0.80:  # Taiwanese mobiles, written every local way
+        digits = f"09{rnd.randrange(10**8):08d}"
+        style = rnd.randrange(4)
+        if style == 0:
+            return f"{digits[:4]}-{digits[4:7]}-{digits[7:]}"
+        if style == 1:
+            return digits
+        if style == 2:
+            return f"{digits[:4]} {digits[4:7]} {digits[7:]}"
+        return f"+886 {digits[1:4]} {digits[4:7]} {digits[7:]}"
+    if roll < 0.86:  # Taipei landlines
+        return f"(02) {rnd.randrange(2000, 2999)}-{rnd.randrange(10000):04d}"
+    if roll < 0.92:  # US
+        return f"+1 {rnd.choice(['212', '415', '650', '617'])}-{rnd.randrange(200, 999)}-{rnd.randrange(10000):04d}"
+    if roll < 0.98:  # Japanese mobiles
+        return f"+81 90-{rnd.randrange(10000):04d}-{rnd.randrange(10000):04d}"
+    if roll < 0.99:
+        return "12345"  # invalid: rejected by both
+    return ""
+
+
+def run_import(url: str, csv_path: Path) -> tuple[float, int]:
+    """Time ``import_csv`` into a fresh clinic of ``url``; return (seconds, rows written)."""
+    with ClinicCRM(url) as crm:
+        clinic = crm.clinics.create("Bench Clinic", timezone="Asia/Taipei", locale="zh_TW", region="TW")
+        assert clinic.id is not None
+        began = time.perf_counter()
+        report = crm.patients.import_csv(clinic.id, csv_path)
+        elapsed = time.perf_counter() - began
+    return elapsed, report.created + report.updated
+
+
+def _raw_rows(csv_path: Path, clinic_id: int, stamp: object) -> tuple[list[tuple[object, ...]], int]:
+    parse, valid, fmt, e164 = (
+        phonenumbers.parse,
+        phonenumbers.is_valid_number,
+        phonenumbers.format_number,
+        phonenumbers.PhoneNumberFormat.E164,
+    )
+    params: list[tuple[object, ...]] = []
+    skipped = 0
+    with csv_path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for external_id, family, given, phone, email, born in reader:
+            e164_phone = None
+            if phone:
+                try:
+                    number = parse(phone, "TW")
+                except phonenumbers.NumberParseException:
+                    skipped += 1
+                    continue
+                if not valid(number):
+                    skipped += 1
+                    continue
+                e164_phone = fmt(number, e164)
+            params.append(
+                (clinic_id, external_id, family, given, e164_phone, email or None, born or None, "zh_TW",
+                 "Asia/Taipei", stamp, stamp)
+            )  # fmt: skip
+    return params, skipped
+
+
+INSERT_COLUMNS = (
+    "clinic_id, external_id, family_name, given_name, phone, email, birth_date, locale, timezone, created_at, updated_at"
+)
+
+
+def run_raw_sqlite(db_path: Path, csv_path: Path, clinic_id: int) -> tuple[float, int]:
+    """Baseline on SQLite: csv + phonenumbers + one sqlite3.executemany, one transaction."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    began = time.perf_counter()
+    stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
+    params, _ = _raw_rows(csv_path, clinic_id, stamp)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(f"INSERT INTO patient ({INSERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", params)
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - began
+    conn.close()
+    return elapsed, len(params)
+
+
+def run_raw_pg(url: str, csv_path: Path, clinic_id: int) -> tuple[float, int]:
+    """Baseline on PostgreSQL: csv + phonenumbers + one psycopg executemany, one transaction."""
+    import psycopg
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as conn:
+        began = time.perf_counter()
+        stamp = datetime.now(UTC)
+        params, _ = _raw_rows(csv_path, clinic_id, stamp)
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO patient ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", params
+            )
+        conn.commit()
+        elapsed = time.perf_counter() - began
+    return elapsed, len(params)
+
+
+def _fresh_sqlite(directory: Path, name: str) -> str:
+    url = f"sqlite:///{directory / name}"
+    engine = create_crm_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def _clinic_for_raw(url: str) -> int:
+    with ClinicCRM(url) as crm:
+        clinic = crm.clinics.create("Raw Clinic", timezone="Asia/Taipei", locale="zh_TW", region="TW")
+        assert clinic.id is not None
+        return clinic.id
+
+
+def _report(label: str, rows: int, ours: tuple[float, int], raw: tuple[float, int]) -> float:
+    ours_rate, raw_rate = ours[1] / ours[0], raw[1] / raw[0]
+    ratio = raw_rate / ours_rate
+    print(
+        f"{label:<10} import_csv {ours_rate:>9,.0f} rows/s ({ours[1]:,} rows in {ours[0]:.2f} s) | "
+        f"raw {raw_rate:>9,.0f} rows/s ({raw[1]:,} rows in {raw[0]:.2f} s) | ratio {ratio:.2f}"
+    )
+    return ratio
+
+
+def bench_sqlite(directory: Path, csv_path: Path, rows: int, repeat: int) -> float:
+    """Best-of-``repeat`` import_csv and raw runs on fresh SQLite files; return the ratio."""
+    best_ours: tuple[float, int] | None = None
+    best_raw: tuple[float, int] | None = None
+    for attempt in range(repeat):
+        ours = run_import(_fresh_sqlite(directory, f"ours{attempt}.db"), csv_path)
+        raw_url = _fresh_sqlite(directory, f"raw{attempt}.db")
+        raw = run_raw_sqlite(directory / f"raw{attempt}.db", csv_path, _clinic_for_raw(raw_url))
+        best_ours = ours if best_ours is None or ours[0] < best_ours[0] else best_ours
+        best_raw = raw if best_raw is None or raw[0] < best_raw[0] else best_raw
+    assert best_ours is not None and best_raw is not None
+    return _report("SQLite", rows, best_ours, best_raw)
+
+
+def bench_pg(admin_url: str, csv_path: Path, rows: int, repeat: int) -> float | None:
+    """The same on a throwaway PostgreSQL database (created and dropped); ``None`` when no server answers."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"clinic_crm_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - no server: skip this part
+        print(f"PostgreSQL skipped: {type(exc).__name__}")
+        return None
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = create_crm_engine(url)
+        upgrade(engine)
+        best_ours: tuple[float, int] | None = None
+        best_raw: tuple[float, int] | None = None
+        for _ in range(repeat):
+            _truncate(engine)
+            ours = run_import(url, csv_path)
+            _truncate(engine)
+            raw = run_raw_pg(url, csv_path, _clinic_for_raw(url))
+            best_ours = ours if best_ours is None or ours[0] < best_ours[0] else best_ours
+            best_raw = raw if best_raw is None or raw[0] < best_raw[0] else best_raw
+        engine.dispose()
+        assert best_ours is not None and best_raw is not None
+        return _report("PostgreSQL", rows, best_ours, best_raw)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _truncate(engine: object) -> None:
+    from sqlalchemy import Engine
+
+    assert isinstance(engine, Engine)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE patient, clinic RESTART IDENTITY CASCADE"))
+
+
+def profile(directory: Path, csv_path: Path) -> None:
+    """cProfile one import_csv on SQLite and print the 25 most expensive functions."""
+    url = _fresh_sqlite(directory, "profile.db")
+    profiler = cProfile.Profile()
+    call: Callable[[], tuple[float, int]] = lambda: run_import(url, csv_path)  # noqa: E731
+    profiler.runcall(call)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+    print(out.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the options, generate the CSV, run the benchmarks and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000, help="data rows in the CSV (default 100,000)")
+    parser.add_argument("--quick", action="store_true", help="10,000 rows")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side; the best is reported")
+    parser.add_argument("--pg-url", default=PG_URL, help="PostgreSQL server URL (a throwaway database is made)")
+    parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of import_csv on SQLite")
+    args = parser.parse_args(argv)
+    rows = 10_000 if args.quick else args.rows
+    with tempfile.TemporaryDirectory(prefix="clinic_crm_bench_") as tmp:
+        directory = Path(tmp)
+        csv_path = directory / "patients.csv"
+        make_csv(csv_path, rows)
+        print(f"{rows:,} CSV rows ({csv_path.stat().st_size / 1e6:.1f} MB); Python {sys.version.split()[0]}")
+        if args.profile:
+            profile(directory, csv_path)
+            return 0
+        ratio = bench_sqlite(directory, csv_path, rows, args.repeat)
+        print(f"SQLite ratio {ratio:.2f} (target <= 1.3): {'met' if ratio <= 1.3 else 'MISSED'}")
+        if not args.no_pg:
+            bench_pg(args.pg_url, csv_path, rows, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
