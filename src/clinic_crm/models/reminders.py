@@ -36,6 +36,8 @@ class Reminder(Base, table=True):
         Index(None, "status", "ready_at"),
         Index(None, "patient_id", "status"),
         Index(None, "visit_id"),
+        Index(None, "care_plan_id"),
+        Index(None, "clinic_id", "purpose", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -54,6 +56,8 @@ class Reminder(Base, table=True):
     attempts: int = Field(default=0)  # delivery attempts so far
     next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # past this instant the message is pointless (the visit started, the holiday is over): suppressed "expired"
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     provider_id: str | None = Field(default=None, max_length=200)  # what the sender returned
     idempotency_key: str = Field(max_length=64, unique=True)  # stays the same across retries and take-overs
     plan_key: str | None = Field(default=None, max_length=200, unique=True)  # makes plan() idempotent

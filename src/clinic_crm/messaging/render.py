@@ -1,0 +1,206 @@
+"""Rendering reminder messages: built-in templates per kind × locale, clinic overrides, Babel formats.
+
+A template is ``str.format`` text that may use only these fields (all plain strings):
+
+* ``{name}``    the patient's display name, ordered for their locale
+* ``{clinic}``  the clinic's name
+* ``{date}``, ``{time}``  the visit's date and time in the patient's time zone, formatted by
+  Babel for the patient's locale (empty for reminders without a visit)
+* ``{url}``     the survey link of a survey invitation (``payload["url"]``)
+* ``{survey}``  the survey's name (``payload["survey_name"]``)
+* ``{opt_out}`` the opt-out line of the channel and locale
+
+Nothing else about the patient (notes, other patients, contact data) reaches a template.
+Marketing messages always carry the opt-out line: it is appended when the template does
+not contain it.
+
+Built-in texts live in ``messaging/templates/<locale>.json`` (``en`` and ``zh_TW``); a
+locale without its own file falls back to a file of the same language, then to ``en``.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+
+from babel import Locale
+from babel.dates import format_date, format_time
+
+from clinic_crm.errors import ValidationError
+from clinic_crm.values import zone
+
+__all__ = [
+    "FIELDS",
+    "BUILTIN_KINDS",
+    "Rendered",
+    "TemplateText",
+    "check_template_text",
+    "builtin_locales",
+    "builtin_template",
+    "locale_candidates",
+    "opt_out_line",
+    "message_fields",
+    "render_message",
+]
+
+#: The fields a template may use.
+FIELDS = ("name", "clinic", "date", "time", "url", "survey", "opt_out")
+
+#: Kinds with a built-in text; any other kind uses its ``fallback`` (``recall``, ``greeting``…) or ``default``.
+BUILTIN_KINDS = ("appointment", "recall", "birthday", "greeting", "survey", "default")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateText:
+    """The text of one template: ``body`` and, for e-mail, ``subject``."""
+
+    body: str
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A rendered message: ``subject`` (e-mail only) and ``body``."""
+
+    subject: str | None
+    body: str
+
+
+def check_template_text(text: object, field: str, *, max_length: int = 4000) -> str:
+    """Return ``text`` if it is ``str.format`` text using only :data:`FIELDS`, else raise ``ValidationError``.
+
+    Attribute and index access (``{name.upper}``, ``{url[0]}``) and positional fields are rejected.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(f"{field} must be a non-empty string", field=field)
+    if len(text) > max_length or "\x00" in text:
+        raise ValidationError(f"{field} must be at most {max_length} characters, without NUL", field=field)
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValidationError(f"{field} is not valid template text (unbalanced braces?)", field=field) from exc
+    for _literal, name, spec, _conversion in parsed:
+        if name is None:
+            continue
+        if name not in FIELDS or spec:
+            raise ValidationError(
+                f"{field} may only use the fields {{{'}, {'.join(FIELDS)}}} without format specs", field=field
+            )
+    return text
+
+
+@lru_cache(maxsize=16)
+def _load(locale: str) -> dict[str, dict[str, str]]:
+    source = resources.files("clinic_crm.messaging").joinpath("templates", f"{locale}.json")
+    data: dict[str, dict[str, str]] = json.loads(source.read_text(encoding="utf-8"))
+    return data
+
+
+@lru_cache(maxsize=1)
+def builtin_locales() -> tuple[str, ...]:
+    """The locales with built-in templates (``("en", "zh_TW")``)."""
+    folder = resources.files("clinic_crm.messaging").joinpath("templates")
+    return tuple(sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json")))
+
+
+@lru_cache(maxsize=256)
+def locale_candidates(locale: str) -> tuple[str, ...]:
+    """The locale ids to try, most specific first: ``zh_Hant_TW`` → ``zh_Hant_TW, zh_TW, zh``."""
+    parsed = Locale.parse(locale)
+    found = [locale]
+    if parsed.territory:
+        found.append(f"{parsed.language}_{parsed.territory}")
+    found.append(parsed.language)
+    return tuple(dict.fromkeys(found))
+
+
+@lru_cache(maxsize=256)
+def _builtin_locale(locale: str) -> str:
+    available = builtin_locales()
+    for candidate in locale_candidates(locale):
+        if candidate in available:
+            return candidate
+    language = Locale.parse(locale).language
+    same_language = [name for name in available if name.split("_")[0] == language]
+    return same_language[0] if same_language else "en"
+
+
+def builtin_template(kind: str, channel: str, locale: str) -> TemplateText:
+    """The built-in text for ``kind`` (one of :data:`BUILTIN_KINDS`), channel and locale."""
+    texts = _load(_builtin_locale(locale))[kind]
+    if channel == "email":
+        return TemplateText(body=texts["email"], subject=texts["email_subject"])
+    return TemplateText(body=texts["sms"])
+
+
+def opt_out_line(channel: str, locale: str) -> str:
+    """The opt-out line of a channel in a locale (``"Reply STOP to opt out."``)."""
+    return _load(_builtin_locale(locale))["opt_out"][channel]
+
+
+def message_fields(
+    *,
+    name: str,
+    clinic: str,
+    locale: str,
+    timezone: str,
+    channel: str,
+    visit_at: datetime | None = None,
+    url: str | None = None,
+    survey: str | None = None,
+) -> dict[str, str]:
+    """The values of :data:`FIELDS` for one message; dates and times in the patient's zone and locale."""
+    date_text = time_text = ""
+    if visit_at is not None:
+        local = visit_at.astimezone(zone(timezone))
+        date_text = format_date(local.date(), format="full", locale=locale)
+        time_text = format_time(local, format="short", tzinfo=zone(timezone), locale=locale)
+    return {
+        "name": name,
+        "clinic": clinic,
+        "date": date_text,
+        "time": time_text,
+        "url": url or "",
+        "survey": survey or "",
+        "opt_out": opt_out_line(channel, locale),
+    }
+
+
+def render_message(
+    *,
+    kind: str,
+    channel: str,
+    locale: str,
+    purpose: str,
+    fields: Mapping[str, str],
+    fallback: str = "default",
+    override: TemplateText | None = None,
+) -> Rendered:
+    """Render one message.
+
+    Args:
+        kind: the reminder kind; a built-in text is used when one exists for it.
+        channel: ``"sms"`` or ``"email"``.
+        locale: the patient's Babel locale id.
+        purpose: ``"care"`` or ``"marketing"`` (marketing always carries the opt-out line).
+        fields: the values from :func:`message_fields`.
+        fallback: the built-in kind used when ``kind`` has none.
+        override: a clinic's own text, used instead of the built-in one (its missing subject is taken
+            from the built-in text).
+    """
+    builtin = builtin_template(kind if kind in BUILTIN_KINDS else fallback, channel, locale)
+    body_text = override.body if override is not None else builtin.body
+    subject_text = (override.subject if override is not None else None) or builtin.subject
+    values = {key: fields.get(key, "") for key in FIELDS}
+    body = check_template_text(body_text, "body").format_map(values).strip()
+    if purpose == "marketing" and values["opt_out"] not in body:
+        body = f"{body}\n{values['opt_out']}"
+    subject = None
+    if channel == "email" and subject_text is not None:
+        subject = check_template_text(subject_text, "subject").format_map(values).strip()
+    return Rendered(subject=subject, body=body)

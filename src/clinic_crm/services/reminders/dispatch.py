@@ -1,0 +1,572 @@
+"""Dispatching due reminders: claim, check, render, send, record — each outcome in its own short transaction.
+
+For every claimed reminder, in this order (see ``docs/reminders.md``):
+
+1. consent for the channel and purpose at ``now``, re-read right before sending → ``suppressed`` ``"no_consent"``
+2. an address on that channel → ``suppressed`` ``"no_address"``
+3. SMS to a number phonenumbers types ``FIXED_LINE`` → ``suppressed`` ``"not_mobile"``
+4. quiet hours in the patient's time zone → stays ``pending``, ``next_attempt_at`` = the end of quiet hours (deferred)
+5. clinic paused for the purpose → stays ``pending`` (held), goes out after ``resume``
+6. ``expires_at`` reached (the visit started, the greeting's day is over) → ``suppressed`` ``"expired"``
+7. render in the patient's locale and time zone and ``sender.send(message)``
+
+Claims: one short transaction marks up to a batch of due rows ``sending`` with a fresh claim
+token and a lease (``ready_at = now + lease``).  PostgreSQL uses ``FOR UPDATE SKIP LOCKED``;
+SQLite serialises claims with the ``BEGIN IMMEDIATE`` write lock.  A row whose lease expired is
+claimed again by whoever comes next, with the same idempotency key.  Every outcome is written
+with ``WHERE id = :id AND claim_token = :token`` so a dispatcher whose lease was taken over
+changes nothing.  No transaction is open while ``sender.send`` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinic_crm.errors import DeliveryError, ValidationError
+from clinic_crm.messaging.message import OutboundMessage
+from clinic_crm.messaging.render import TemplateText, locale_candidates, message_fields, render_message
+from clinic_crm.models import MessageTemplate
+from clinic_crm.models.patients import display_name
+from clinic_crm.services.consent import has_consent
+from clinic_crm.services.reminders._tables import (
+    t_clinic,
+    t_clinic_pause,
+    t_message_template,
+    t_patient,
+    t_reminder,
+    t_visit,
+)
+from clinic_crm.services.reminders.quiet import in_quiet_hours, quiet_hours_end
+from clinic_crm.values import aware, is_fixed_line, utcnow
+
+__all__ = ["DispatchReport", "RetryPolicy", "dispatch_due", "HOLD_RECHECK", "DEFAULT_BATCH_SIZE"]
+
+log = logging.getLogger("clinic_crm.reminders")
+
+#: How long a held reminder (clinic paused) waits before it is looked at again; ``resume`` makes it due at once.
+HOLD_RECHECK = timedelta(hours=1)
+#: Rows claimed per claim transaction when ``limit`` does not ask for fewer.
+DEFAULT_BATCH_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When a retryable delivery failure is tried again.
+
+    Attributes:
+        max_attempts: attempts after which the reminder ends ``failed`` (default 5).
+        base: the wait after the first failure; doubled after each further one.
+        cap: the longest wait.
+    """
+
+    max_attempts: int = 5
+    base: timedelta = timedelta(minutes=5)
+    cap: timedelta = timedelta(hours=6)
+
+    def delay(self, attempts: int) -> timedelta:
+        """The wait after the ``attempts``-th failed attempt: ``base · 2^(attempts−1)``, at most ``cap``."""
+        delay: timedelta = self.base * (2 ** max(attempts - 1, 0))
+        return min(delay, self.cap)
+
+
+@dataclass(slots=True)
+class DispatchReport:
+    """What one ``dispatch`` call did.
+
+    Attributes:
+        sent: messages the sender accepted (and whose outcome this call recorded).
+        suppressed: reminders ended ``suppressed``; ``suppressed_by_reason`` splits them by reason.
+        deferred: reminders left pending until their quiet hours end.
+        held: reminders left pending because their clinic is paused for their purpose.
+        failed: delivery attempts that failed in this call, retried later or not.
+        gave_up: reminders that ended ``failed`` in this call (permanent error or too many attempts).
+        claimed: reminders claimed by this call.
+        fenced: outcomes not recorded because another dispatcher had taken the reminder over.
+    """
+
+    sent: int = 0
+    suppressed: int = 0
+    deferred: int = 0
+    held: int = 0
+    failed: int = 0
+    gave_up: int = 0
+    claimed: int = 0
+    fenced: int = 0
+    suppressed_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def merge(self, other: DispatchReport) -> DispatchReport:
+        """Add ``other``'s counts to this report (for several dispatch runs) and return it."""
+        for name in ("sent", "suppressed", "deferred", "held", "failed", "gave_up", "claimed", "fenced"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, count in other.suppressed_by_reason.items():
+            self.suppressed_by_reason[reason] = self.suppressed_by_reason.get(reason, 0) + count
+        return self
+
+
+# --- the snapshot a claim loads -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    id: int
+    clinic_id: int
+    patient_id: int
+    visit_id: int | None
+    kind: str
+    purpose: str
+    channel: str | None
+    attempts: int
+    idempotency_key: str
+    payload: dict[str, Any]
+    expires_at: datetime | None
+    has_care_plan: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _PatientInfo:
+    name: str
+    phone: str | None
+    email: str | None
+    locale: str
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class _ClinicInfo:
+    name: str
+    quiet_start: time
+    quiet_end: time
+
+
+@dataclass(slots=True)
+class _Batch:
+    token: str
+    items: list[_Item]
+    patients: dict[int, _PatientInfo]
+    clinics: dict[int, _ClinicInfo]
+    visits: dict[int, datetime]
+    paused: set[tuple[int, str]]
+    templates: dict[tuple[int, str, str, str], TemplateText]
+
+
+# --- outcomes ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """A change to record for one claimed reminder, fenced by the claim token."""
+
+    kind: str  # sent | suppressed | deferred | held | retry | failed
+    values: dict[str, Any]
+    reason: str | None = None
+
+
+def _suppress(reason: str, channel: str | None) -> _Outcome:
+    values: dict[str, Any] = {"status": "suppressed", "suppressed_reason": reason, "claim_token": None}
+    if channel is not None:
+        values["channel"] = channel
+    return _Outcome("suppressed", values, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    message: OutboundMessage
+
+
+def dispatch_due(
+    factory: sessionmaker[Session],
+    sender: Any,
+    *,
+    now: datetime | None = None,
+    limit: int | None = None,
+    lease: timedelta = timedelta(minutes=10),
+    policy: RetryPolicy | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    guard: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> DispatchReport:
+    """Send every due reminder (or up to ``limit``) through ``sender``; commit each outcome at once.
+
+    Args:
+        factory: makes the sessions; each claim and each outcome is its own short transaction.
+        sender: has ``send(OutboundMessage) -> str`` (the provider id), raising ``DeliveryError``.
+        now: the instant to dispatch at (default: the clock, read afresh at every step).
+        limit: the most reminders this call claims (``None``: until nothing is due).
+        lease: how long a claim holds before another dispatcher may take the reminder over.
+        policy: retry/backoff settings (default :class:`RetryPolicy`).
+        batch_size: rows claimed per claim transaction.
+        guard: a lock around every transaction (the facade's in-memory SQLite lock).
+
+    Returns:
+        A :class:`DispatchReport`.
+
+    Raises:
+        ValidationError: a malformed argument (nothing claimed).
+    """
+    fixed = None if now is None else aware(now, "now")
+    clock: Callable[[], datetime] = (lambda: fixed) if fixed is not None else utcnow  # noqa: E731
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValidationError("limit must be None or a non-negative integer", field="limit")
+    if not isinstance(lease, timedelta) or lease <= timedelta(0):
+        raise ValidationError("lease must be a positive timedelta", field="lease")
+    if not callable(getattr(sender, "send", None)):
+        raise ValidationError("sender must have a send(message) method", field="sender")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValidationError("batch_size must be a positive integer", field="batch_size")
+    policy = policy or RetryPolicy()
+    report = DispatchReport()
+    remaining = limit
+    while remaining is None or remaining > 0:
+        size = batch_size if remaining is None else min(batch_size, remaining)
+        batch = _claim(factory, guard, size, clock(), lease)
+        if not batch.items:
+            break
+        report.claimed += len(batch.items)
+        if remaining is not None:
+            remaining -= len(batch.items)
+        _process(factory, guard, sender, batch, clock, policy, report)
+    return report
+
+
+@contextmanager
+def _transaction(
+    factory: sessionmaker[Session], guard: Callable[[], AbstractContextManager[object]]
+) -> Iterator[Session]:
+    with guard(), factory() as session, session.begin():
+        yield session
+
+
+def _due_ids(dialect: str, size: int, now: datetime) -> Select[Any]:
+    query = (
+        select(t_reminder.c.id)
+        .where(t_reminder.c.status.in_(("pending", "sending")), t_reminder.c.ready_at <= now)
+        .order_by(t_reminder.c.ready_at, t_reminder.c.id)
+        .limit(size)
+    )
+    if dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+def claim_query(dialect: str, size: int, now: datetime) -> Select[Any]:
+    """The query that selects claimable reminder ids (exposed for ``EXPLAIN`` checks)."""
+    return _due_ids(dialect, size, now)
+
+
+def _claim(
+    factory: sessionmaker[Session],
+    guard: Callable[[], AbstractContextManager[object]],
+    size: int,
+    now: datetime,
+    lease: timedelta,
+) -> _Batch:
+    token = uuid.uuid4().hex
+    with _transaction(factory, guard) as session:
+        dialect = session.get_bind().dialect.name
+        claimed = session.execute(
+            update(t_reminder)
+            .where(t_reminder.c.id.in_(_due_ids(dialect, size, now).scalar_subquery()))
+            .values(status="sending", claim_token=token, claimed_at=now, ready_at=now + lease)
+            .returning(
+                t_reminder.c.id,
+                t_reminder.c.clinic_id,
+                t_reminder.c.patient_id,
+                t_reminder.c.visit_id,
+                t_reminder.c.kind,
+                t_reminder.c.purpose,
+                t_reminder.c.channel,
+                t_reminder.c.attempts,
+                t_reminder.c.idempotency_key,
+                t_reminder.c.payload,
+                t_reminder.c.expires_at,
+                t_reminder.c.care_plan_id,
+                t_reminder.c.due_at,
+            )
+        ).all()
+        items = [
+            _Item(
+                id=row.id,
+                clinic_id=row.clinic_id,
+                patient_id=row.patient_id,
+                visit_id=row.visit_id,
+                kind=row.kind,
+                purpose=row.purpose,
+                channel=row.channel,
+                attempts=row.attempts,
+                idempotency_key=row.idempotency_key,
+                payload=dict(row.payload or {}),
+                expires_at=row.expires_at,
+                has_care_plan=row.care_plan_id is not None,
+            )
+            for row in sorted(claimed, key=lambda r: (r.due_at, r.id))
+        ]
+        batch = _Batch(token, items, {}, {}, {}, set(), {})
+        if items:
+            _load_context(session, batch)
+    return batch
+
+
+def _load_context(session: Session, batch: _Batch) -> None:
+    patient_ids = {item.patient_id for item in batch.items}
+    clinic_ids = {item.clinic_id for item in batch.items}
+    visit_ids = {item.visit_id for item in batch.items if item.visit_id is not None}
+    for p in session.execute(
+        select(
+            t_patient.c.id,
+            t_patient.c.family_name,
+            t_patient.c.given_name,
+            t_patient.c.phone,
+            t_patient.c.email,
+            t_patient.c.locale,
+            t_patient.c.timezone,
+        ).where(t_patient.c.id.in_(patient_ids))
+    ):
+        batch.patients[p.id] = _PatientInfo(
+            display_name(p.family_name, p.given_name, p.locale), p.phone, p.email, p.locale, p.timezone
+        )
+    for c in session.execute(
+        select(t_clinic.c.id, t_clinic.c.name, t_clinic.c.quiet_start, t_clinic.c.quiet_end).where(
+            t_clinic.c.id.in_(clinic_ids)
+        )
+    ):
+        batch.clinics[c.id] = _ClinicInfo(c.name, c.quiet_start, c.quiet_end)
+    if visit_ids:
+        for v in session.execute(select(t_visit.c.id, t_visit.c.starts_at).where(t_visit.c.id.in_(visit_ids))):
+            batch.visits[v.id] = v.starts_at
+    for pause in session.execute(
+        select(t_clinic_pause.c.clinic_id, t_clinic_pause.c.purpose).where(
+            t_clinic_pause.c.clinic_id.in_(clinic_ids),
+            t_clinic_pause.c.resumed_at.is_(None),
+        )
+    ):
+        batch.paused.add((pause.clinic_id, pause.purpose))
+    for t in session.execute(select(MessageTemplate).where(t_message_template.c.clinic_id.in_(clinic_ids))).scalars():
+        batch.templates[(t.clinic_id, t.kind, t.channel, t.locale)] = TemplateText(body=t.body, subject=t.subject)
+
+
+def _process(
+    factory: sessionmaker[Session],
+    guard: Callable[[], AbstractContextManager[object]],
+    sender: Any,
+    batch: _Batch,
+    clock: Callable[[], datetime],
+    policy: RetryPolicy,
+    report: DispatchReport,
+) -> None:
+    """Check, send and record every item of a claimed batch.
+
+    The outcome of a sent message is written in the same short transaction that re-reads the
+    consent of the next item (one transaction per message), and always before that next send.
+    """
+    done = 0
+    unwritten: tuple[_Item, _Outcome] | None = None
+    try:
+        for item in batch.items:
+            now = clock()
+            with _transaction(factory, guard) as session:
+                if unwritten is not None:
+                    _record(session, batch.token, *unwritten, report)
+                    unwritten = None
+                decision = _decide(session, batch, item, now)
+                if isinstance(decision, _Outcome):
+                    _record(session, batch.token, item, decision, report)
+            done += 1
+            if isinstance(decision, _Send):
+                unwritten = (item, _deliver(sender, decision.message, item, clock(), policy))
+        if unwritten is not None:
+            with _transaction(factory, guard) as session:
+                _record(session, batch.token, *unwritten, report)
+            unwritten = None
+    finally:
+        if unwritten is not None:  # the next transaction failed: still try to record what was sent
+            try:
+                with _transaction(factory, guard) as session:
+                    _record(session, batch.token, *unwritten, report)
+            except Exception:  # noqa: BLE001 - the lease will hand it over; never mask the first error
+                log.exception("could not record the outcome of reminder %s", unwritten[0].id)
+        leftover = [item.id for item in batch.items[done:]]
+        if leftover:
+            _release(factory, guard, batch.token, leftover)
+
+
+def _release(
+    factory: sessionmaker[Session],
+    guard: Callable[[], AbstractContextManager[object]],
+    token: str,
+    ids: Sequence[int],
+) -> None:
+    """Hand unprocessed claimed rows back (pending, due again) after an error stopped the batch."""
+    try:
+        with _transaction(factory, guard) as session:
+            session.execute(
+                update(t_reminder)
+                .where(t_reminder.c.id.in_(ids), t_reminder.c.claim_token == token, t_reminder.c.status == "sending")
+                .values(
+                    status="pending",
+                    claim_token=None,
+                    ready_at=func.coalesce(t_reminder.c.next_attempt_at, t_reminder.c.due_at),
+                )
+            )
+    except Exception:  # noqa: BLE001 - their lease expires anyway
+        log.exception("could not release %d claimed reminders; their lease will expire", len(ids))
+
+
+def _decide(session: Session, batch: _Batch, item: _Item, now: datetime) -> _Outcome | _Send:
+    patient = batch.patients[item.patient_id]
+    clinic = batch.clinics[item.clinic_id]
+    channel = item.channel or ("sms" if patient.phone else "email")
+    if not has_consent(session, item.patient_id, channel, item.purpose, at=now):
+        return _suppress("no_consent", channel)
+    address = patient.phone if channel == "sms" else patient.email
+    if not address:
+        return _suppress("no_address", item.channel)
+    if channel == "sms" and is_fixed_line(address):
+        return _suppress("not_mobile", channel)
+    if in_quiet_hours(now, patient.timezone, clinic.quiet_start, clinic.quiet_end):
+        until = quiet_hours_end(now, patient.timezone, clinic.quiet_start, clinic.quiet_end)
+        return _Outcome(
+            "deferred", {"status": "pending", "next_attempt_at": until, "ready_at": until, "claim_token": None}
+        )
+    if (item.clinic_id, item.purpose) in batch.paused:
+        return _Outcome("held", {"status": "pending", "ready_at": now + HOLD_RECHECK, "claim_token": None})
+    if item.expires_at is not None and now >= item.expires_at:
+        return _suppress("expired", channel)
+    fields = message_fields(
+        name=patient.name,
+        clinic=clinic.name,
+        locale=patient.locale,
+        timezone=patient.timezone,
+        channel=channel,
+        visit_at=batch.visits.get(item.visit_id) if item.visit_id is not None else None,
+        url=_text(item.payload.get("url")),
+        survey=_text(item.payload.get("survey_name")),
+    )
+    rendered = render_message(
+        kind=item.kind,
+        channel=channel,
+        locale=patient.locale,
+        purpose=item.purpose,
+        fields=fields,
+        fallback=_fallback(item),
+        override=_override(batch, item, channel, patient.locale),
+    )
+    return _Send(
+        OutboundMessage(
+            idempotency_key=item.idempotency_key,
+            reminder_id=item.id,
+            patient_id=item.patient_id,
+            channel=channel,
+            to=address,
+            subject=rendered.subject,
+            body=rendered.body,
+            locale=patient.locale,
+        )
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _fallback(item: _Item) -> str:
+    template = item.payload.get("template")
+    if isinstance(template, str):
+        return template
+    if item.has_care_plan:
+        return "recall"
+    if item.visit_id is not None:
+        return "appointment"
+    return "default"
+
+
+def _override(batch: _Batch, item: _Item, channel: str, locale: str) -> TemplateText | None:
+    if not batch.templates:
+        return None
+    for candidate in locale_candidates(locale):
+        found = batch.templates.get((item.clinic_id, item.kind, channel, candidate))
+        if found is not None:
+            return found
+    return None
+
+
+def _deliver(sender: Any, message: OutboundMessage, item: _Item, now: datetime, policy: RetryPolicy) -> _Outcome:
+    """Call the sender (no transaction open) and turn what happened into an outcome."""
+    try:
+        provider_id = sender.send(message)
+    except DeliveryError as exc:
+        return _failure(item, now, policy, retryable=exc.retryable, error=_scrub(str(exc), message))
+    except Exception as exc:  # noqa: BLE001 - a broken sender must not stop the batch; treated as retryable
+        log.warning("sender raised %s for reminder %s; will retry", type(exc).__name__, item.id)
+        return _failure(item, now, policy, retryable=True, error=f"{type(exc).__name__} raised by the sender")
+    return _Outcome(
+        "sent",
+        {
+            "status": "sent",
+            "sent_at": now,
+            "provider_id": str(provider_id)[:200] if provider_id is not None else None,
+            "channel": message.channel,
+            "next_attempt_at": None,
+            "claim_token": None,
+        },
+    )
+
+
+def _scrub(error: str, message: OutboundMessage) -> str:
+    """The sender's error text with the recipient's address removed, truncated for the column."""
+    return ("DeliveryError: " + error.replace(message.to, "<to>"))[:500]
+
+
+def _failure(item: _Item, now: datetime, policy: RetryPolicy, *, retryable: bool, error: str) -> _Outcome:
+    attempts = item.attempts + 1
+    if retryable and attempts < policy.max_attempts:
+        retry_at = now + policy.delay(attempts)
+        log.info("reminder %s: attempt %d failed, retry at %s", item.id, attempts, retry_at.isoformat())
+        return _Outcome(
+            "retry",
+            {
+                "status": "pending",
+                "attempts": attempts,
+                "next_attempt_at": retry_at,
+                "ready_at": retry_at,
+                "last_error": error,
+                "claim_token": None,
+            },
+        )
+    log.info("reminder %s: attempt %d failed; giving up", item.id, attempts)
+    return _Outcome("failed", {"status": "failed", "attempts": attempts, "last_error": error, "claim_token": None})
+
+
+def _record(session: Session, token: str, item: _Item, outcome: _Outcome, report: DispatchReport) -> None:
+    """Write one outcome, fenced by the claim token, and count it."""
+    if outcome.kind in ("retry", "failed"):
+        report.failed += 1  # the attempt failed whether or not we still own the reminder
+    result = session.execute(
+        update(t_reminder)
+        .where(t_reminder.c.id == item.id, t_reminder.c.claim_token == token, t_reminder.c.status == "sending")
+        .values(**outcome.values)
+    )
+    if (cast(CursorResult[Any], result).rowcount or 0) != 1:
+        report.fenced += 1
+        log.warning("reminder %s was taken over by another dispatcher; outcome %s not recorded", item.id, outcome.kind)
+        return
+    if outcome.kind == "sent":
+        report.sent += 1
+    elif outcome.kind == "suppressed":
+        report.suppressed += 1
+        assert outcome.reason is not None
+        report.suppressed_by_reason[outcome.reason] = report.suppressed_by_reason.get(outcome.reason, 0) + 1
+    elif outcome.kind == "deferred":
+        report.deferred += 1
+    elif outcome.kind == "held":
+        report.held += 1
+    elif outcome.kind == "failed":
+        report.gave_up += 1
