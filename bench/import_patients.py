@@ -141,7 +141,8 @@ def _raw_rows(csv_path: Path, clinic_id: int, stamp: object) -> tuple[list[tuple
 
 
 INSERT_COLUMNS = (
-    "clinic_id, external_id, family_name, given_name, phone, email, birth_date, locale, timezone, created_at, updated_at"
+    "clinic_id, external_id, family_name, given_name, phone, email, birth_date, locale, timezone, "
+    "created_at, updated_at"
 )
 
 
@@ -171,9 +172,7 @@ def run_raw_pg(url: str, csv_path: Path, clinic_id: int) -> tuple[float, int]:
         stamp = datetime.now(UTC)
         params, _ = _raw_rows(csv_path, clinic_id, stamp)
         with conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO patient ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", params
-            )
+            cur.executemany(f"INSERT INTO patient ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", params)
         conn.commit()
         elapsed = time.perf_counter() - began
     return elapsed, len(params)

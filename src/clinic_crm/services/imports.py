@@ -86,7 +86,7 @@ def import_patients(
     rows: Iterable[Mapping[str, Any]],
     *,
     now: datetime | None = None,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Create or update patients of a clinic from dicts keyed by ``register``'s keyword names.
@@ -98,7 +98,7 @@ def import_patients(
         clinic_id: the clinic the patients belong to.
         rows: any iterable of mappings; it is consumed once, in chunks.
         now: the ``created_at``/``updated_at`` stamp (default: now).
-        chunk_size: rows per written chunk.
+        chunk_size: rows per written chunk (default :data:`CHUNK_SIZE`).
         progress: called with the number of rows read since its previous call.
 
     Returns:
@@ -118,7 +118,7 @@ def import_patients_csv(
     path: str | os.PathLike[str],
     *,
     now: datetime | None = None,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Create or update patients from a UTF-8 CSV file (BOM allowed, comma-separated, with a header).
@@ -135,6 +135,7 @@ def import_patients_csv(
         DuplicatePatient: a concurrent writer added an ``external_id`` of this import; nothing is kept.
         OSError: the file cannot be opened.
     """
+    get_or_404(session, Clinic, clinic_id)  # an unknown clinic is reported before the file is read
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         try:
@@ -204,10 +205,12 @@ def _import(
     rows: Iterator[tuple[int, dict[str, Any] | RowError]],
     *,
     now: datetime | None,
-    chunk_size: int,
+    chunk_size: int | None,
     progress: Progress | None,
 ) -> ImportReport:
     """Validate ``(row number, given fields)`` pairs and write them per chunk; errors pass through."""
+    if chunk_size is None:
+        chunk_size = CHUNK_SIZE
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValidationError("chunk_size must be a positive integer", field="chunk_size")
     clinic = get_or_404(session, Clinic, clinic_id)
