@@ -1,0 +1,482 @@
+"""dispatch: the contract's checks in order, retries, limits, claims, fencing — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from clinic_crm import ClinicCRM, ClinicCRMError, DeliveryError
+from clinic_crm.messaging.message import OutboundMessage
+from clinic_crm.models import Clinic, Patient
+from clinic_crm.services.reminders.dispatch import DispatchReport, _claim, _process, claim_query
+from clinic_crm.testing import FailingSender, RecordingSender
+from tests.conftest import T0
+from tests.reminders.conftest import FIXED_LINE, MOBILE, MOBILE_2
+
+MIN = timedelta(minutes=1)
+
+
+def test_sends_a_due_reminder_with_its_key_and_records_the_outcome(
+    crm: ClinicCRM, patient: Patient, sender: RecordingSender
+) -> None:
+    reminder = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    report = crm.reminders.dispatch(sender, now=T0)
+    assert (report.sent, report.suppressed, report.deferred, report.held, report.failed) == (1, 0, 0, 0, 0)
+    [message] = sender.messages
+    assert message.idempotency_key == reminder.idempotency_key
+    assert (message.reminder_id, message.patient_id, message.channel, message.to) == (
+        reminder.id,
+        patient.id,
+        "sms",
+        MOBILE,
+    )
+    assert message.subject is None and message.locale == "zh_TW"
+    assert "王小明" in message.body and "Sunrise Dental" in message.body
+    stored = crm.reminders.get(reminder.id)
+    assert stored.status == "sent" and stored.sent_at == T0 and stored.provider_id == "rec-1"
+    assert stored.channel == "sms" and stored.attempts == 0
+    # nothing is due any more
+    assert crm.reminders.dispatch(sender, now=T0 + timedelta(days=1)).claimed == 0
+    assert len(sender.messages) == 1
+
+
+def test_not_yet_due_is_left_alone(crm: ClinicCRM, patient: Patient, sender: RecordingSender) -> None:
+    reminder = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0 + MIN)
+    assert crm.reminders.dispatch(sender, now=T0).claimed == 0
+    assert crm.reminders.get(reminder.id).status == "pending"
+    assert crm.reminders.dispatch(sender, now=T0 + MIN).sent == 1
+
+
+def test_appointment_message_has_visit_time_in_patient_zone_and_locale(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender
+) -> None:
+    en = make_patient(
+        family_name="Smith", given_name="Anna", locale="en_US", timezone="America/New_York", phone=MOBILE_2
+    )
+    tw = make_patient()
+    start = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)  # 09:30 New York, 22:30 Taipei
+    for p in (en, tw):
+        visit = crm.visits.book(p.id, starts_at=start, kind="checkup")
+        crm.reminders.schedule(p.id, kind="appointment", purpose="care", due_at=T0, visit_id=visit.id)
+    crm.reminders.dispatch(sender, now=datetime(2026, 3, 2, 14, 0, tzinfo=UTC))  # 09:00 NY, 22:00 Taipei (quiet)
+    [message] = sender.messages
+    assert message.to == MOBILE_2 and "Anna Smith" in message.body
+    assert "Tuesday, March 3, 2026" in message.body and "9:30" in message.body and "AM" in message.body
+    crm.reminders.dispatch(sender, now=datetime(2026, 3, 3, 0, 0, tzinfo=UTC))  # 08:00 Taipei
+    zh = sender.messages[1]
+    assert "王小明" in zh.body and "2026年3月3日" in zh.body and "晚上10:30" in zh.body
+
+
+def test_email_when_asked_and_subject_rendered(crm: ClinicCRM, patient: Patient, sender: RecordingSender) -> None:
+    crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0, channel="email")
+    crm.reminders.dispatch(sender, now=T0)
+    [message] = sender.messages
+    assert message.channel == "email" and message.to == "ming@example.com"
+    assert message.subject and "Sunrise Dental" in message.subject
+
+
+def test_channel_none_prefers_sms_then_email(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender
+) -> None:
+    with_phone = make_patient()
+    email_only = make_patient(phone=None)
+    a = crm.reminders.schedule(with_phone.id, kind="recall", purpose="care", due_at=T0)
+    b = crm.reminders.schedule(email_only.id, kind="recall", purpose="care", due_at=T0)
+    crm.reminders.dispatch(sender, now=T0)
+    assert crm.reminders.get(a.id).channel == "sms"
+    assert crm.reminders.get(b.id).channel == "email"
+    assert {m.channel for m in sender.messages} == {"sms", "email"}
+
+
+# --- suppression, in the contract's order ------------------------------------------------------------------------
+
+
+def test_marketing_without_grant_is_suppressed_no_consent(
+    crm: ClinicCRM, patient: Patient, sender: RecordingSender
+) -> None:
+    r = crm.reminders.schedule(patient.id, kind="birthday", purpose="marketing", due_at=T0)
+    report = crm.reminders.dispatch(sender, now=T0)
+    assert report.suppressed == 1 and report.suppressed_by_reason == {"no_consent": 1}
+    stored = crm.reminders.get(r.id)
+    assert (stored.status, stored.suppressed_reason) == ("suppressed", "no_consent")
+    assert sender.messages == []
+
+
+def test_marketing_with_grant_is_sent_with_opt_out_line(
+    crm: ClinicCRM, patient: Patient, sender: RecordingSender
+) -> None:
+    crm.patients.grant_consent(patient.id, "sms", "marketing", source="front desk", at=T0 - MIN)
+    crm.reminders.schedule(patient.id, kind="birthday", purpose="marketing", due_at=T0)
+    assert crm.reminders.dispatch(sender, now=T0).sent == 1
+    assert "退訂" in sender.messages[0].body and "STOP" in sender.messages[0].body
+
+
+def test_grant_after_now_does_not_count(crm: ClinicCRM, patient: Patient, sender: RecordingSender) -> None:
+    crm.patients.grant_consent(patient.id, "sms", "marketing", source="web form", at=T0 + MIN)
+    crm.reminders.schedule(patient.id, kind="birthday", purpose="marketing", due_at=T0)
+    assert crm.reminders.dispatch(sender, now=T0).suppressed_by_reason == {"no_consent": 1}
+
+
+def test_withdrawn_care_consent_is_suppressed(crm: ClinicCRM, patient: Patient, sender: RecordingSender) -> None:
+    crm.patients.withdraw_consent(patient.id, "sms", "care", source="phone call", at=T0 - MIN)
+    r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0, channel="sms")
+    e = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0, channel="email")
+    crm.reminders.dispatch(sender, now=T0)
+    assert crm.reminders.get(r.id).suppressed_reason == "no_consent"
+    assert crm.reminders.get(e.id).status == "sent"  # consent is per channel
+
+
+def test_no_address_is_suppressed(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender
+) -> None:
+    nobody = make_patient(phone=None, email=None)
+    no_email = make_patient(email=None)
+    a = crm.reminders.schedule(nobody.id, kind="recall", purpose="care", due_at=T0)
+    b = crm.reminders.schedule(no_email.id, kind="recall", purpose="care", due_at=T0, channel="email")
+    report = crm.reminders.dispatch(sender, now=T0)
+    assert report.suppressed_by_reason == {"no_address": 2}
+    assert crm.reminders.get(a.id).suppressed_reason == "no_address"
+    assert crm.reminders.get(b.id).suppressed_reason == "no_address"
+
+
+def test_consent_is_checked_before_address(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender
+) -> None:
+    nobody = make_patient(phone=None, email=None)
+    r = crm.reminders.schedule(nobody.id, kind="birthday", purpose="marketing", due_at=T0)
+    crm.reminders.dispatch(sender, now=T0)
+    assert crm.reminders.get(r.id).suppressed_reason == "no_consent"
+
+
+def test_sms_to_fixed_line_is_not_mobile_but_us_fixed_or_mobile_is_sent(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender
+) -> None:
+    land = make_patient(phone=FIXED_LINE)
+    us = make_patient(phone="+12015550123", timezone="America/New_York")
+    a = crm.reminders.schedule(land.id, kind="recall", purpose="care", due_at=T0)
+    b = crm.reminders.schedule(us.id, kind="recall", purpose="care", due_at=T0)
+    crm.reminders.dispatch(sender, now=datetime(2026, 3, 2, 15, 0, tzinfo=UTC))  # 23:00 Taipei is quiet…
+    crm.reminders.dispatch(sender, now=T0 + timedelta(hours=1))
+    assert crm.reminders.get(a.id).suppressed_reason == "not_mobile"
+    assert crm.reminders.get(b.id).status == "sent"
+    assert [m.to for m in sender.messages] == ["+12015550123"]
+
+
+def test_not_mobile_is_checked_before_quiet_hours(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender
+) -> None:
+    land = make_patient(phone=FIXED_LINE)
+    r = crm.reminders.schedule(land.id, kind="recall", purpose="care", due_at=T0)
+    crm.reminders.dispatch(sender, now=datetime(2026, 3, 2, 15, 0, tzinfo=UTC))  # 23:00 Taipei
+    assert crm.reminders.get(r.id).suppressed_reason == "not_mobile"
+
+
+# --- quiet hours -----------------------------------------------------------------------------------------------
+
+
+def test_quiet_hours_defer_to_their_end_then_send(crm: ClinicCRM, patient: Patient, sender: RecordingSender) -> None:
+    late = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)  # 22:30 Taipei
+    r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=late)
+    report = crm.reminders.dispatch(sender, now=late)
+    assert (report.deferred, report.sent) == (1, 0)
+    stored = crm.reminders.get(r.id)
+    eight = datetime(2026, 3, 3, 0, 0, tzinfo=UTC)  # 08:00 Taipei next day
+    assert stored.status == "pending" and stored.next_attempt_at == eight
+    assert crm.reminders.dispatch(sender, now=eight - MIN).claimed == 0
+    assert crm.reminders.dispatch(sender, now=eight).sent == 1
+
+
+def test_quiet_hours_after_midnight_end_the_same_morning(
+    crm: ClinicCRM, patient: Patient, sender: RecordingSender
+) -> None:
+    early = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)  # 03:00 Taipei on 3 March
+    r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=early)
+    crm.reminders.dispatch(sender, now=early)
+    assert crm.reminders.get(r.id).next_attempt_at == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
+
+
+def test_quiet_start_is_inclusive_and_end_exclusive(crm: ClinicCRM, patient: Patient, sender: RecordingSender) -> None:
+    nine_pm = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)  # 21:00 Taipei: quiet
+    eight_am = datetime(2026, 3, 3, 0, 0, tzinfo=UTC)  # 08:00 Taipei: not quiet
+    a = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=nine_pm)
+    assert crm.reminders.dispatch(sender, now=nine_pm).deferred == 1
+    assert crm.reminders.dispatch(sender, now=nine_pm - MIN).claimed == 0
+    b = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=eight_am)
+    assert crm.reminders.dispatch(sender, now=eight_am).sent == 2
+    assert {crm.reminders.get(a.id).status, crm.reminders.get(b.id).status} == {"sent"}
+
+
+def test_quiet_hours_use_the_patient_zone_not_the_clinic_zone(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender
+) -> None:
+    ny = make_patient(timezone="America/New_York")
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 23:00 Taipei (clinic quiet), 10:00 New York
+    sent = crm.reminders.schedule(ny.id, kind="recall", purpose="care", due_at=now)
+    assert crm.reminders.dispatch(sender, now=now).sent == 1
+    night = datetime(2026, 3, 3, 3, 0, tzinfo=UTC)  # 11:00 Taipei, 22:00 New York: quiet there
+    deferred = crm.reminders.schedule(ny.id, kind="recall", purpose="care", due_at=night)
+    assert crm.reminders.dispatch(sender, now=night).deferred == 1
+    assert crm.reminders.get(sent.id).status == "sent"
+    assert crm.reminders.get(deferred.id).next_attempt_at == datetime(2026, 3, 3, 13, 0, tzinfo=UTC)  # 08:00 EST
+
+
+def test_quiet_hours_end_on_spring_forward_day(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender, clinic: Clinic
+) -> None:
+    crm.clinics.update(clinic.id, quiet_hours=(time(22), time(2, 30)))
+    ny = make_patient(timezone="America/New_York")
+    now = datetime(2026, 3, 8, 5, 0, tzinfo=UTC)  # 00:00 EST, 8 March 2026: 02:00 → 03:00 that night
+    r = crm.reminders.schedule(ny.id, kind="recall", purpose="care", due_at=now)
+    assert crm.reminders.dispatch(sender, now=now).deferred == 1
+    # 02:30 does not exist that day: the first valid instant after it is 03:00 EDT = 07:00 UTC
+    assert crm.reminders.get(r.id).next_attempt_at == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
+
+
+# --- pause ---------------------------------------------------------------------------------------------------------
+
+
+def test_paused_marketing_is_held_then_sent_after_resume(
+    crm: ClinicCRM, clinic: Clinic, patient: Patient, sender: RecordingSender
+) -> None:
+    crm.patients.grant_consent(patient.id, "sms", "marketing", source="front desk", at=T0 - MIN)
+    crm.reminders.pause(clinic.id, reason="wrong price in the flyer")
+    promo = crm.reminders.schedule(patient.id, kind="promo", purpose="marketing", due_at=T0)
+    care = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    report = crm.reminders.dispatch(sender, now=T0)
+    assert (report.held, report.sent) == (1, 1)
+    assert crm.reminders.get(promo.id).status == "pending"
+    assert crm.reminders.dispatch(sender, now=T0).claimed == 0  # not re-claimed in a loop
+    assert crm.reminders.resume(clinic.id) == 1
+    report = crm.reminders.dispatch(sender, now=T0)
+    assert report.sent == 1 and crm.reminders.get(promo.id).status == "sent"
+    assert sorted(m.reminder_id for m in sender.messages) == sorted([promo.id, care.id])
+    [pause] = crm.reminders.pauses(clinic.id)
+    assert pause.purpose == "marketing" and pause.reason == "wrong price in the flyer"
+    assert pause.resumed_at is not None
+
+
+def test_pausing_care_holds_care(crm: ClinicCRM, clinic: Clinic, patient: Patient, sender: RecordingSender) -> None:
+    crm.reminders.pause(clinic.id, purposes=("care", "marketing"), reason="system migration")
+    crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    assert crm.reminders.dispatch(sender, now=T0).held == 1
+    crm.reminders.resume(clinic.id, purposes=["marketing"])
+    assert crm.reminders.dispatch(sender, now=T0 + timedelta(hours=2)).held == 1  # care still paused
+    crm.reminders.resume(clinic.id)
+    assert crm.reminders.dispatch(sender, now=T0 + timedelta(hours=2)).sent == 1
+    assert len(crm.reminders.pauses(clinic.id)) == 2
+
+
+def test_held_reminder_that_expired_while_paused_is_suppressed_expired(
+    crm: ClinicCRM, clinic: Clinic, patient: Patient, sender: RecordingSender
+) -> None:
+    crm.reminders.pause(clinic.id, purposes=["care"], reason="incident")
+    visit = crm.visits.book(patient.id, starts_at=T0 + timedelta(hours=3), kind="checkup")
+    crm.reminders.plan(now=T0, horizon=timedelta(days=1))
+    assert crm.reminders.dispatch(sender, now=T0).held == 1
+    crm.reminders.resume(clinic.id)
+    report = crm.reminders.dispatch(sender, now=T0 + timedelta(hours=3, minutes=30))  # the visit started
+    assert report.suppressed_by_reason == {"expired": 1}
+    [r] = crm.reminders.list(patient_id=patient.id)
+    assert (r.visit_id, r.status, r.suppressed_reason) == (visit.id, "suppressed", "expired")
+    assert sender.messages == []
+
+
+def test_pause_validates(crm: ClinicCRM, clinic: Clinic) -> None:
+    from clinic_crm import NotFound, ValidationError
+
+    with pytest.raises(ValidationError):
+        crm.reminders.pause(clinic.id, purposes=["ads"], reason="x")
+    with pytest.raises(ValidationError):
+        crm.reminders.pause(clinic.id, reason=" ")
+    with pytest.raises(NotFound):
+        crm.reminders.pause(clinic.id + 99, reason="x")
+    assert crm.reminders.pauses(clinic.id) == []
+
+
+# --- failures ------------------------------------------------------------------------------------------------------
+
+
+def test_retryable_failure_backs_off_then_succeeds_with_the_same_key(crm: ClinicCRM, patient: Patient) -> None:
+    r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    sender = FailingSender(times=2, retryable=True)
+    report = crm.reminders.dispatch(sender, now=T0)
+    assert (report.failed, report.sent, report.gave_up) == (1, 0, 0)
+    stored = crm.reminders.get(r.id)
+    assert stored.status == "pending" and stored.attempts == 1
+    assert stored.next_attempt_at == T0 + timedelta(minutes=5)
+    assert stored.last_error is not None and MOBILE not in stored.last_error
+    assert crm.reminders.dispatch(sender, now=T0 + timedelta(minutes=4)).claimed == 0
+    crm.reminders.dispatch(sender, now=T0 + timedelta(minutes=5))
+    assert crm.reminders.get(r.id).next_attempt_at == T0 + timedelta(minutes=15)  # 5 min after, then 10
+    assert crm.reminders.dispatch(sender, now=T0 + timedelta(minutes=15)).sent == 1
+    stored = crm.reminders.get(r.id)
+    assert stored.status == "sent" and stored.attempts == 2
+    assert {m.idempotency_key for m in sender.calls} == {r.idempotency_key} and len(sender.calls) == 3
+
+
+def test_permanent_failure_ends_failed(crm: ClinicCRM, patient: Patient) -> None:
+    r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    report = crm.reminders.dispatch(FailingSender(times=None, retryable=False), now=T0)
+    assert (report.failed, report.gave_up) == (1, 1)
+    stored = crm.reminders.get(r.id)
+    assert (stored.status, stored.attempts) == ("failed", 1)
+
+
+def test_too_many_retryable_failures_end_failed(crm: ClinicCRM, patient: Patient) -> None:
+    from clinic_crm.services.reminders.dispatch import RetryPolicy
+
+    r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    sender = FailingSender(times=None, retryable=True)
+    now, failed = T0, 0
+    for _ in range(5):
+        failed += crm.reminders.dispatch(sender, now=now).failed
+        now += timedelta(days=1)
+    assert failed == 5 and len(sender.calls) == 5
+    stored = crm.reminders.get(r.id)
+    assert (stored.status, stored.attempts) == ("failed", 5)
+    # the policy is configurable
+    r2 = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=now)
+    crm.reminders.dispatch(sender, now=now, policy=RetryPolicy(max_attempts=1))
+    assert crm.reminders.get(r2.id).status == "failed"
+
+
+def test_a_broken_sender_does_not_stop_the_batch(crm: ClinicCRM, make_patient: Callable[..., Patient]) -> None:
+    class Flaky:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.ok: list[OutboundMessage] = []
+
+        def send(self, message: OutboundMessage) -> str:
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError(f"boom for {message.to}")
+            self.ok.append(message)
+            return "ok"
+
+    ids = [crm.reminders.schedule(make_patient().id, kind="recall", purpose="care", due_at=T0).id for _ in range(3)]
+    sender = Flaky()
+    report = crm.reminders.dispatch(sender, now=T0)
+    assert (report.failed, report.sent) == (1, 2)
+    first = crm.reminders.get(ids[0])
+    assert first.status == "pending" and first.attempts == 1
+    assert first.last_error == "RuntimeError raised by the sender"
+
+
+def test_delivery_error_text_never_keeps_the_address(crm: ClinicCRM, patient: Patient) -> None:
+    class Leaky:
+        def send(self, message: OutboundMessage) -> str:
+            raise DeliveryError(f"gateway refused {message.to}", retryable=False)
+
+    r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    crm.reminders.dispatch(Leaky(), now=T0)
+    error = crm.reminders.get(r.id).last_error
+    assert error is not None and MOBILE not in error and "<to>" in error
+
+
+# --- limit, consent re-check, claims ---------------------------------------------------------------------------------
+
+
+def test_limit_caps_the_claims(crm: ClinicCRM, patient: Patient, sender: RecordingSender) -> None:
+    for n in range(5):
+        crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0 - timedelta(minutes=n))
+    report = crm.reminders.dispatch(sender, now=T0, limit=2)
+    assert (report.claimed, report.sent) == (2, 2)
+    assert len(crm.reminders.list(status="pending")) == 3
+    assert crm.reminders.dispatch(sender, now=T0, limit=0).claimed == 0
+    assert crm.reminders.dispatch(sender, now=T0, batch_size=2).sent == 3
+
+
+def test_stop_arriving_mid_batch_wins(crm: ClinicCRM, clinic: Clinic, make_patient: Callable[..., Patient]) -> None:
+    first = make_patient()
+    second = make_patient(phone=MOBILE_2)
+    a = crm.reminders.schedule(first.id, kind="recall", purpose="care", due_at=T0 - MIN)
+    b = crm.reminders.schedule(second.id, kind="recall", purpose="care", due_at=T0)
+
+    class ReplyingSender(RecordingSender):
+        def send(self, message: OutboundMessage) -> str:
+            if message.reminder_id == a.id:  # while the first is sent, the second patient texts STOP
+                assert crm.reminders.handle_reply(clinic.id, phone="0922-333-444", text="STOP", at=T0 - MIN)
+            return super().send(message)
+
+    sender = ReplyingSender()
+    report = crm.reminders.dispatch(sender, now=T0)
+    assert (report.sent, report.suppressed_by_reason) == (1, {"no_consent": 1})
+    assert crm.reminders.get(b.id).suppressed_reason == "no_consent"
+    assert [m.reminder_id for m in sender.messages] == [a.id]
+
+
+def test_dispatch_refuses_to_run_inside_a_transaction(crm: ClinicCRM, sender: RecordingSender) -> None:
+    with pytest.raises(ClinicCRMError, match="transaction"), crm.transaction() as tx:
+        tx.reminders.dispatch(sender, now=T0)
+
+
+def test_dispatch_validates_arguments(crm: ClinicCRM, sender: RecordingSender) -> None:
+    from clinic_crm import NaiveDatetimeError, ValidationError
+
+    with pytest.raises(NaiveDatetimeError):
+        crm.reminders.dispatch(sender, now=datetime(2026, 3, 2, 9, 0))
+    with pytest.raises(ValidationError):
+        crm.reminders.dispatch(sender, now=T0, limit=-1)
+    with pytest.raises(ValidationError):
+        crm.reminders.dispatch(sender, now=T0, lease=timedelta(0))
+    with pytest.raises(ValidationError):
+        crm.reminders.dispatch(object(), now=T0)
+
+
+def test_claimed_rows_are_leased_and_taken_over_with_the_same_key(crm: ClinicCRM, patient: Patient) -> None:
+    r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    lease = timedelta(minutes=10)
+    stale = _claim(crm._factory, nullcontext, 10, T0, lease)  # a dispatcher that claims, then stalls
+    claimed = crm.reminders.get(r.id)
+    assert claimed.status == "sending" and claimed.claim_token == stale.token
+    assert claimed.ready_at == T0 + lease and claimed.claimed_at == T0
+    other = RecordingSender()
+    assert crm.reminders.dispatch(other, now=T0 + lease - MIN).claimed == 0  # lease still held
+    report = crm.reminders.dispatch(other, now=T0 + lease)  # taken over
+    assert report.sent == 1
+    taken = crm.reminders.get(r.id)
+    assert taken.status == "sent" and taken.provider_id == "rec-1"
+    assert other.messages[0].idempotency_key == r.idempotency_key == taken.idempotency_key
+
+    # the stale dispatcher wakes up, sends (at most this one message twice) but cannot overwrite the outcome
+    late = RecordingSender(prefix="stale")
+    stale_report = DispatchReport()
+    from clinic_crm.services.reminders.dispatch import RetryPolicy
+
+    _process(crm._factory, nullcontext, late, stale, lambda: T0 + lease + MIN, RetryPolicy(), stale_report)
+    assert stale_report.fenced == 1 and stale_report.sent == 0
+    assert late.messages[0].idempotency_key == r.idempotency_key
+    final = crm.reminders.get(r.id)
+    assert final.status == "sent" and final.provider_id == "rec-1" and final.sent_at == T0 + lease
+
+
+def test_stale_failure_cannot_overwrite_a_newer_outcome(crm: ClinicCRM, patient: Patient) -> None:
+    from clinic_crm.services.reminders.dispatch import RetryPolicy
+
+    r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    stale = _claim(crm._factory, nullcontext, 10, T0, timedelta(minutes=1))
+    crm.reminders.dispatch(RecordingSender(), now=T0 + timedelta(minutes=2))
+    report = DispatchReport()
+    _process(
+        crm._factory, nullcontext, FailingSender(times=None, retryable=False), stale, lambda: T0, RetryPolicy(), report
+    )
+    assert (report.failed, report.fenced, report.gave_up) == (1, 1, 0)
+    stored = crm.reminders.get(r.id)
+    assert stored.status == "sent" and stored.attempts == 0
+
+
+def test_claim_query_uses_the_status_ready_at_index(crm: ClinicCRM) -> None:
+    dialect = crm.engine.dialect
+    query = claim_query(dialect.name, 100, T0)
+    compiled = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    with crm.engine.connect() as conn:
+        if dialect.name == "sqlite":
+            plan = " ".join(str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+        else:
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = " ".join(str(row[0]) for row in conn.execute(text(f"EXPLAIN {compiled}")))
+    assert "ix_reminder_status_ready_at" in plan, plan
