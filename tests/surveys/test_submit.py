@@ -248,3 +248,22 @@ def test_utc_round_trip_of_answered_at(crm: ClinicCRM, invitation: Invitation) -
     response = crm.surveys.submit(invitation.token, GOOD, at=at)
     assert response.id is not None
     assert crm.surveys.get_response(response.id).answered_at == at
+
+
+def test_submit_inside_a_transaction_that_fails_leaves_the_token_usable(
+    crm: ClinicCRM, invitation: Invitation
+) -> None:
+    with pytest.raises(RuntimeError), crm.transaction() as tx:
+        tx.surveys.submit(invitation.token, {"recommend": 2, "overall": 1}, at=LATER)
+        assert tx.session is not None
+        raise RuntimeError("the host's later step failed")
+    _nothing_stored(crm, invitation)
+    assert crm.surveys.submit(invitation.token, GOOD, at=LATER).answers == GOOD
+
+
+def test_failed_submit_inside_a_transaction_rolls_back_only_itself(crm: ClinicCRM, invitation: Invitation) -> None:
+    with crm.transaction() as tx:
+        with pytest.raises(InvalidAnswer):
+            tx.surveys.submit(invitation.token, {"recommend": 99, "overall": 1}, at=LATER)
+        tx.surveys.submit(invitation.token, GOOD, at=LATER)
+    assert count_rows(crm, "response") == 1 and count_rows(crm, "answer") == 4
