@@ -12,8 +12,9 @@ database keeps unique; rows are inserted with ``INSERT … ON CONFLICT (plan_key
 * Recalls: for each active care plan, ``every`` after the last *completed* visit of
   ``after_visit_kind`` (its ``completed_at``, on the patient's local wall clock).  No completed
   visit: nothing to anchor, no recall.  While a later visit of that kind is booked or checked in,
-  the plan is satisfied: nothing is created, and its pending recall reminders are cancelled (a
-  cancelled or no-show visit does not satisfy it).  A newer completed visit supersedes the
+  the plan is satisfied: nothing is created, and its pending recall reminders are cancelled (with
+  ``suppressed_reason`` ``"satisfied"``); when that booking is cancelled or missed, the next ``plan``
+  makes the recall pending again (a cancelled or no-show visit never satisfies it).  A newer completed visit supersedes the
   previous recall.  Plan keys: ``recall:<plan>:<due epoch seconds>``.
 * Birthdays (purpose ``marketing``): at 10:00 in the patient's time zone on their birthday
   (29 February → 28 February in common years), when that day is today or later and within the
@@ -29,10 +30,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, extract, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from clinic_crm.errors import ValidationError
@@ -62,10 +64,11 @@ def plan_reminders(session: Session, *, now: datetime, horizon: timedelta) -> in
     until = now + horizon
     rows: list[dict[str, Any]] = []
     rows += _appointments(session, now, until)
-    rows += _recalls(session, now, until)
+    recalls, revived = _recalls(session, now, until)
+    rows += recalls
     rows += _birthdays(session, now, until)
     rows += _greetings(session, now, until)
-    return insert_planned(session, rows)
+    return insert_planned(session, rows) + revived
 
 
 def _row(
@@ -165,14 +168,14 @@ def _appointments(session: Session, now: datetime, until: datetime) -> list[dict
 # --- recalls ---------------------------------------------------------------------------------------------------
 
 
-def _recalls(session: Session, now: datetime, until: datetime) -> list[dict[str, Any]]:
+def _recalls(session: Session, now: datetime, until: datetime) -> tuple[list[dict[str, Any]], int]:
     plans = session.execute(
         select(CarePlan, t_patient.c.clinic_id, t_patient.c.timezone)
         .join(Patient, t_patient.c.id == t_care_plan.c.patient_id)
         .where(t_care_plan.c.active.is_(True))
     ).all()
     if not plans:
-        return []
+        return [], 0
     patient_ids = {plan.patient_id for plan, _clinic, _tz in plans}
     last_done: dict[tuple[int, str], datetime] = {}
     next_booked: dict[tuple[int, str], datetime] = {}
@@ -190,13 +193,14 @@ def _recalls(session: Session, now: datetime, until: datetime) -> list[dict[str,
         ):
             next_booked[(patient_id, kind)] = starts
     rows: list[dict[str, Any]] = []
-    keep: list[dict[str, Any]] = []  # plan id → the plan key still wanted (None: none)
+    keep: list[dict[str, Any]] = []  # per plan: the plan key still wanted ("" for none) and why others go
     for plan, clinic_id, timezone in plans:
         key = (plan.patient_id, plan.after_visit_kind)
         anchor = last_done.get(key)
         booked = next_booked.get(key)
         wanted: str | None = None
-        if anchor is not None and not (booked is not None and booked > anchor):
+        satisfied = anchor is not None and booked is not None and booked > anchor
+        if anchor is not None and not satisfied:
             due = _recall_due(plan.every, anchor, timezone, until)
             if due is not None:
                 wanted = f"recall:{plan.id}:{int(due.timestamp())}"
@@ -214,7 +218,7 @@ def _recalls(session: Session, now: datetime, until: datetime) -> list[dict[str,
                         now=now,
                     )
                 )
-        keep.append({"plan_id": plan.id, "wanted": wanted or ""})
+        keep.append({"plan_id": plan.id, "wanted": wanted or "", "why": "satisfied" if satisfied else "superseded"})
     # cancel pending recalls that are satisfied by a booking or superseded by a newer visit
     session.execute(
         update(t_reminder)
@@ -223,11 +227,26 @@ def _recalls(session: Session, now: datetime, until: datetime) -> list[dict[str,
             t_reminder.c.status == "pending",
             or_(t_reminder.c.plan_key.is_(None), t_reminder.c.plan_key != bindparam("wanted")),
         )
-        .values(status="cancelled"),
+        .values(status="cancelled", suppressed_reason=bindparam("why")),
         keep,
         execution_options={"synchronize_session": False},
     )
-    return rows
+    # a recall cancelled because a booking satisfied it comes back when that booking is cancelled or missed
+    wanted_keys = [k["wanted"] for k in keep if k["wanted"]]
+    revived = 0
+    for start in range(0, len(wanted_keys), 1000):
+        result = session.execute(
+            update(t_reminder)
+            .where(
+                t_reminder.c.plan_key.in_(wanted_keys[start : start + 1000]),
+                t_reminder.c.status == "cancelled",
+                t_reminder.c.suppressed_reason == "satisfied",
+            )
+            .values(status="pending", suppressed_reason=None),
+            execution_options={"synchronize_session": False},
+        )
+        revived += int(cast(CursorResult[Any], result).rowcount or 0)
+    return rows, revived
 
 
 def _recall_due(every: str, anchor: datetime, timezone: str, until: datetime) -> datetime | None:
