@@ -14,8 +14,8 @@ database keeps unique; rows are inserted with ``INSERT … ON CONFLICT (plan_key
   visit: nothing to anchor, no recall.  While a later visit of that kind is booked or checked in,
   the plan is satisfied: nothing is created, and its pending recall reminders are cancelled (with
   ``suppressed_reason`` ``"satisfied"``); when that booking is cancelled or missed, the next ``plan``
-  makes the recall pending again (a cancelled or no-show visit never satisfies it).  A newer completed visit supersedes the
-  previous recall.  Plan keys: ``recall:<plan>:<due epoch seconds>``.
+  makes the recall pending again (a cancelled or no-show visit never satisfies it).  A newer
+  completed visit supersedes the previous recall.  Plan keys: ``recall:<plan>:<due epoch seconds>``.
 * Birthdays (purpose ``marketing``): at 10:00 in the patient's time zone on their birthday
   (29 February → 28 February in common years), when that day is today or later and within the
   horizon; expire at the end of that local day.  Plan keys: ``birthday:<patient>:<year>``.
