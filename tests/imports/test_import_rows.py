@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from clinic_crm import ClinicCRM, NotFound, ValidationError
+from clinic_crm import ClinicCRM, DuplicatePatient, NotFound, ValidationError
 from clinic_crm.models import Clinic
 from clinic_crm.services import imports
 from clinic_crm.services.imports import ImportReport, RowError
@@ -246,3 +246,33 @@ def test_progress_callback_counts_every_row(crm: ClinicCRM, clinic: Clinic, monk
     rows = [{"family_name": "A", "given_name": str(i)} for i in range(10)]
     crm.patients.import_rows(clinic.id, rows, progress=calls.append)
     assert calls == [4, 4, 2]
+
+
+def test_awkward_characters_survive_the_bulk_path(crm: ClinicCRM, clinic: Clinic) -> None:
+    """Tabs, backslashes, quotes and line breaks in an external id; rare scripts in names (COPY/executemany)."""
+    assert clinic.id is not None
+    awkward = "a\tb\\c\n\"d',e\\N"
+    names = ("𠮷野", "Nguyễn Văn\u00a0An")
+    report = crm.patients.import_rows(
+        clinic.id, [{"family_name": names[0], "given_name": names[1], "external_id": awkward}]
+    )
+    assert report.created == 1
+    (patient,) = crm.patients.find(clinic.id, external_id=awkward)
+    assert (patient.family_name, patient.given_name, patient.external_id) == (*names, awkward)
+    again = crm.patients.import_rows(clinic.id, [{"external_id": awkward, "email": "x@example.com"}])
+    assert (again.created, again.updated) == (0, 1)
+
+
+def test_external_id_taken_behind_our_back_is_duplicate_patient(
+    crm: ClinicCRM, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If another writer inserts an external id between our look-up and our insert, nothing is kept."""
+    assert clinic.id is not None
+    crm.patients.register(clinic.id, family_name="A", given_name="B", external_id="R1")
+    monkeypatch.setattr(imports._ChunkWriter, "_existing_ids", lambda self, ids: {})  # the look-up "missed" it
+    rows = [{"family_name": "C", "given_name": "D", "external_id": "R0"}]
+    rows.append({"family_name": "E", "given_name": "F", "external_id": "R1"})
+    with pytest.raises(DuplicatePatient) as info:
+        crm.patients.import_rows(clinic.id, rows)
+    assert "R1" not in str(info.value)
+    assert count_rows(crm, "patient") == 1

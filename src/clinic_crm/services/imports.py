@@ -271,8 +271,16 @@ class _ChunkWriter:
         compiled = insert(_TABLE).compile(dialect=dialect, column_keys=list(self.defaults))
         self.insert_sql = str(compiled)
         self.positional = bool(compiled.positional)
+        self.order: tuple[str, ...] = tuple(compiled.positiontup or ()) if self.positional else tuple(self.defaults)
         self.mark = "?" if dialect.paramstyle == "qmark" else "%s"  # positional marker of the driver
-        self.order = tuple(compiled.positiontup or ()) if self.positional else tuple(self.defaults)
+        self.copy_sql = (
+            f"COPY patient ({', '.join(self.order)}) FROM STDIN"
+            if dialect.name == "postgresql" and dialect.driver == "psycopg"
+            else None
+        )
+        # COPY runs on the driver's cursor: its errors arrive unwrapped
+        dbapi_error = getattr(dialect.dbapi, "IntegrityError", IntegrityError)
+        self.integrity_errors: tuple[type[Exception], ...] = (IntegrityError, dbapi_error)
         processors = {name: _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.defaults}
         for name in ("created_at", "updated_at"):  # the same instant on every row: process once
             processor = processors.pop(name)
@@ -314,10 +322,10 @@ class _ChunkWriter:
             if inserts:
                 self._insert(inserts)
             self._update(updates)
-        except IntegrityError as exc:  # a concurrent writer took one of the external ids
+        except self.integrity_errors as exc:  # a concurrent writer took one of the external ids
             raise DuplicatePatient(
                 f"another writer added a patient of clinic {self.clinic_id} with an external_id of this import"
-            ) from exc.orig
+            ) from getattr(exc, "orig", exc)
 
     def _insert(self, records: list[dict[str, Any]]) -> None:
         for record in records:
@@ -325,6 +333,13 @@ class _ChunkWriter:
                 value = record[name]
                 if value is not None:
                     record[name] = processor(value)
+        if self.copy_sql is not None:  # PostgreSQL: COPY is about twice as fast as a multi-row INSERT
+            cursor = self.session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            row = itemgetter(*self.order)
+            with cursor.copy(self.copy_sql) as copy:
+                for record in records:
+                    copy.write_row(row(record))
+            return
         params: list[Any] = records
         if self.positional:
             params = list(map(itemgetter(*self.order), records))
@@ -335,6 +350,10 @@ class _ChunkWriter:
         found: dict[str, int] = {}
         wanted = list(external_ids)
         connection = self.session.connection()
+        if self.copy_sql is not None:  # PostgreSQL: one array parameter instead of thousands
+            sql = "SELECT external_id, id FROM patient WHERE clinic_id = %s AND external_id = ANY(%s)"
+            found.update(connection.exec_driver_sql(sql, (self.clinic_id, wanted)).all())
+            return found
         for start in range(0, len(wanted), _LOOKUP_SLICE):
             part = wanted[start : start + _LOOKUP_SLICE]
             marks = ", ".join([self.mark] * len(part))
