@@ -207,6 +207,12 @@ def normalize_name(value: object, field: str) -> str:
     """
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", field=field)
+    if len(value) <= NAME_MAX:
+        return _normalize_name_cached(value, field)
+    return _normalize_name(value, field)
+
+
+def _normalize_name(value: str, field: str) -> str:
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
         raise ValidationError(f"{field} contains a lone surrogate; names must be valid Unicode text", field=field)
     name = unicodedata.normalize("NFC", value).strip()
@@ -217,6 +223,11 @@ def normalize_name(value: object, field: str) -> str:
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
         raise ValidationError(f"{field} must not contain control characters", field=field)
     return name
+
+
+#: Names repeat (a bulk import sees 陳 thousands of times): short ones are cached.  Errors are not
+#: cached; they are raised afresh on every call.
+_normalize_name_cached = lru_cache(maxsize=8192)(_normalize_name)
 
 
 def check_choice(value: object, allowed: tuple[str, ...], field: str) -> str:
