@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlmodel import col
 
 from clinic_crm import ClinicCRM, Conflict, NaiveDatetimeError, NotFound, ValidationError
-from clinic_crm.models import Clinic, Reminder, Survey
+from clinic_crm.models import Clinic, Invitation, Reminder, Survey, Visit
 from tests.conftest import T0, count_rows
 from tests.surveys.conftest import QUESTIONS, VisitFactory
 
@@ -56,6 +57,9 @@ def test_invite_makes_a_token_and_a_care_survey_reminder_with_the_link(
     assert reminder["plan_key"] == f"survey:{inv.id}"
     assert reminder["channel"] is None
     assert _reminder_due(crm, inv.reminder_id) == T0 + timedelta(minutes=180)  # completed + clinic delay
+    with crm._factory() as session:
+        stored = session.get(Reminder, inv.reminder_id)
+        assert stored is not None and stored.expires_at == inv.expires_at  # an expired link is never sent
     assert count_rows(crm, "reminder") == 1
 
 
@@ -196,6 +200,21 @@ def test_invite_completed_invites_each_completed_visit_of_the_period_once(
     assert visit_ids == {v.id for v in inside} | {already.id}
     assert booked.id not in visit_ids
     assert plan_keys == {f"survey:{i}" for i in inv_ids}
+    with crm._factory() as session:
+        batch = list(session.scalars(select(Invitation).where(col(Invitation.sent_at) == at)))
+        assert len(batch) == 3
+        for inv in batch:
+            assert inv.expires_at == at + timedelta(days=14) and inv.channel == "sms"
+            reminder = session.get(Reminder, inv.reminder_id)
+            assert reminder is not None
+            visit = session.get(Visit, inv.visit_id)
+            assert visit is not None and visit.completed_at is not None
+            assert reminder.plan_key == f"survey:{inv.id}" and reminder.visit_id == inv.visit_id
+            assert reminder.patient_id == visit.patient_id
+            assert (reminder.kind, reminder.purpose, reminder.status) == ("survey", "care", "pending")
+            assert reminder.due_at == max(visit.completed_at + timedelta(minutes=180), at)
+            assert reminder.expires_at == inv.expires_at
+            assert reminder.payload == {"url": f"https://survey.example/s/{inv.token}", "survey_name": survey.name}
     # nightly job run twice: nobody is invited twice
     assert crm.surveys.invite_completed(survey.id, since=day, until=day + timedelta(days=1), at=at) == 0
     assert count_rows(crm, "invitation") == 4 and count_rows(crm, "reminder") == 4

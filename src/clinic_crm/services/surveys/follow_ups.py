@@ -80,23 +80,27 @@ def follow_up_reason(answers: list[CheckedAnswer]) -> str | None:
 def open_follow_up(
     session: Session,
     *,
-    clinic: Clinic,
+    clinic_id: int,
+    timezone: str,
     response_id: int,
     visit_id: int,
     patient_id: int,
     reason: str,
     answered_at: datetime,
 ) -> FollowUp:
-    """Add the one follow-up of a response, due ``FOLLOW_UP_WORKING_DAYS`` working days after the answer."""
-    assert clinic.id is not None
+    """Add the one follow-up of a response, due ``FOLLOW_UP_WORKING_DAYS`` working days after the answer.
+
+    Args:
+        timezone: the clinic's IANA zone, whose calendar and wall clock count the working days.
+    """
     follow_up = FollowUp(
-        clinic_id=clinic.id,
+        clinic_id=clinic_id,
         response_id=response_id,
         visit_id=visit_id,
         patient_id=patient_id,
         reason=reason,
         opened_at=answered_at,
-        due_at=add_working_days(answered_at, FOLLOW_UP_WORKING_DAYS, clinic.timezone),
+        due_at=add_working_days(answered_at, FOLLOW_UP_WORKING_DAYS, timezone),
     )
     session.add(follow_up)
     session.flush()

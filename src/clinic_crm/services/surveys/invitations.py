@@ -12,19 +12,21 @@ A visit gets at most one invitation per survey, counting every version of it.
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Exists, and_, exists, select
+from sqlalchemy import Exists, String, and_, cast, exists, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
 from clinic_crm.errors import Conflict, ValidationError
-from clinic_crm.models import CHANNELS, Clinic, Invitation, Patient, Survey, Visit
+from clinic_crm.models import CHANNELS, Clinic, Invitation, Patient, Reminder, Survey, Visit
 from clinic_crm.services._common import get_or_404
+from clinic_crm.services.reminders.planning import insert_planned
 from clinic_crm.services.reminders.scheduling import new_reminder
 from clinic_crm.values import aware, check_choice
 
@@ -109,24 +111,67 @@ def _create(
         session.flush()
     except IntegrityError as exc:  # a concurrent invite of the same visit won the race
         raise Conflict("the visit already has an invitation to this survey") from exc
-    if send and clinic.survey_url_template:
-        delay = timedelta(minutes=clinic.survey_delay_minutes)
-        for target, invitation in zip(targets, invitations, strict=True):
-            link = survey_link(clinic, invitation.token)
-            reminder = new_reminder(
-                session,
-                target.patient_id,
-                kind="survey",
-                purpose="care",
-                due_at=max(target.completed_at + delay, target.sent_at),
-                channel=target.forced_channel,
-                visit_id=target.visit_id,
-                payload={"url": link, "survey_name": survey.name},
-                plan_key=f"survey:{invitation.id}",
-                now=target.sent_at,
-            )
-            invitation.reminder_id = reminder.id
+    if not (send and clinic.survey_url_template):
+        return invitations
+    delay = timedelta(minutes=clinic.survey_delay_minutes)
+    if len(invitations) == 1:  # one invitation: the checked, ORM way
+        (target,), (invitation,) = targets, invitations
+        reminder = new_reminder(
+            session,
+            target.patient_id,
+            kind="survey",
+            purpose="care",
+            due_at=max(target.completed_at + delay, target.sent_at),
+            channel=target.forced_channel,
+            visit_id=target.visit_id,
+            payload={"url": survey_link(clinic, invitation.token), "survey_name": survey.name},
+            plan_key=f"survey:{invitation.id}",
+            now=target.sent_at,
+            expires_at=invitation.expires_at,
+        )
+        invitation.reminder_id = reminder.id
         session.flush()
+        return invitations
+    # many (the nightly job): one batched INSERT of the reminders, one UPDATE linking them back
+    rows = []
+    for target, invitation in zip(targets, invitations, strict=True):
+        due = max(target.completed_at + delay, target.sent_at)
+        rows.append(
+            {
+                "clinic_id": survey.clinic_id,
+                "patient_id": target.patient_id,
+                "visit_id": target.visit_id,
+                "care_plan_id": None,
+                "kind": "survey",
+                "purpose": "care",
+                "channel": target.forced_channel,
+                "due_at": due,
+                "ready_at": due,
+                "expires_at": invitation.expires_at,
+                "status": "pending",
+                "attempts": 0,
+                "idempotency_key": uuid.uuid4().hex,
+                "plan_key": f"survey:{invitation.id}",
+                "payload": {"url": survey_link(clinic, invitation.token), "survey_name": survey.name},
+                "created_at": target.sent_at,
+            }
+        )
+    insert_planned(session, rows)
+    ids = [invitation.id for invitation in invitations]
+    linked = (
+        select(col(Reminder.id))
+        .where(col(Reminder.plan_key) == literal("survey:") + cast(col(Invitation.id), String))
+        .scalar_subquery()
+    )
+    for start in range(0, len(ids), 1000):
+        session.execute(
+            update(Invitation)
+            .where(col(Invitation.id).in_(ids[start : start + 1000]))
+            .values(reminder_id=linked)
+            .execution_options(synchronize_session=False)
+        )
+    for invitation in invitations:
+        session.expire(invitation, ["reminder_id"])
     return invitations
 
 
@@ -254,19 +299,6 @@ def invite_completed(
                 sent_at=when if when is not None else done + delay,
             )
         )
-    # load the patients and visits once, so scheduling each reminder reads them from the session
-    if send and clinic.survey_url_template:
-        ids = [t.visit_id for t in targets]
-        for chunk in range(0, len(ids), 1000):
-            part = ids[chunk : chunk + 1000]
-            list(session.scalars(select(Visit).where(col(Visit.id).in_(part))))
-            list(
-                session.scalars(
-                    select(Patient).where(
-                        col(Patient.id).in_(select(col(Visit.patient_id)).where(col(Visit.id).in_(part)))
-                    )
-                )
-            )
     return len(_create(session, survey, clinic, targets, expires_in=expiry, send=send))
 
 

@@ -44,9 +44,16 @@ def submit(session: Session, token: str, answers: object, *, at: datetime) -> Re
     when = aware(at, "at")
     if not isinstance(token, str) or not token or len(token) > TOKEN_MAX:
         raise UnknownToken("no survey invitation carries this token")
-    invitation = session.scalars(select(Invitation).where(col(Invitation.token) == token)).first()
-    if invitation is None:
+    # one round trip for what every later step needs: the invitation, the patient, the clinic's zone
+    found = session.execute(
+        select(Invitation, col(Visit.patient_id), col(Clinic.timezone))
+        .join(Visit, col(Visit.id) == col(Invitation.visit_id))
+        .join(Clinic, col(Clinic.id) == col(Invitation.clinic_id))
+        .where(col(Invitation.token) == token)
+    ).first()
+    if found is None:
         raise UnknownToken("no survey invitation carries this token")
+    invitation, patient_id, timezone = found
     if invitation.used_at is not None:
         raise TokenUsed("this survey invitation was already answered")
     if when >= invitation.expires_at:
@@ -68,7 +75,6 @@ def submit(session: Session, token: str, answers: object, *, at: datetime) -> Re
     if consumed.rowcount != 1:  # type: ignore[attr-defined]
         raise TokenUsed("this survey invitation was already answered")
     assert invitation.id is not None and survey.id is not None
-    visit = get_or_404(session, Visit, invitation.visit_id)
     response = Response(
         invitation_id=invitation.id,
         survey_id=survey.id,
@@ -96,13 +102,13 @@ def submit(session: Session, token: str, answers: object, *, at: datetime) -> Re
     reason = follow_up_reason(checked)
     if reason is not None:
         assert response.id is not None
-        clinic = get_or_404(session, Clinic, invitation.clinic_id)
         open_follow_up(
             session,
-            clinic=clinic,
+            clinic_id=invitation.clinic_id,
+            timezone=timezone,
             response_id=response.id,
             visit_id=invitation.visit_id,
-            patient_id=visit.patient_id,
+            patient_id=patient_id,
             reason=reason,
             answered_at=when,
         )
