@@ -1,8 +1,8 @@
 """Survey responses as a tidy pandas DataFrame, for notebooks.
 
 One Core ``SELECT`` (responses ⋈ visits ⟕ answers, one row per answer) runs on the raw DBAPI
-cursor of the session's connection; its rows go straight into a DataFrame, which is then
-pivoted to one row per response.  No ORM objects are built, and no patient data is read:
+cursor of the session's connection; ``fetchall``'s rows are split into columns that go straight
+into numpy/pandas and are pivoted to one row per response.  No ORM objects are built, and no patient data is read:
 the frame holds answers, when, which clinic, the visit's kind and practitioner — never names
 or contact details.
 
@@ -125,53 +125,62 @@ def fetch_rows(session: Session, stmt: Select[Any]) -> tuple[list[str], list[tup
     return names, rows
 
 
-def pivot(long: pd.DataFrame) -> pd.DataFrame:
-    """Turn the one-row-per-answer frame of :func:`frame_query` into one row per response.
+def pivot(names: list[str], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Turn the one-row-per-answer rows of :func:`frame_query` into a DataFrame, one row per response.
 
+    The rows are copied once into an object matrix and each column goes into numpy/pandas
+    with the dtype it needs, so no generic object inference runs over the whole result.
     nps and rating keys become nullable integer columns (``Int64``), choice and text keys
-    object columns; ``answered_at`` becomes ``datetime64[ns, UTC]``; ``visit_kind`` and
+    string columns; ``answered_at`` becomes ``datetime64[us, UTC]``; ``visit_kind`` and
     ``practitioner`` become categoricals.  Question columns follow the fixed ones, sorted by key;
     a key that clashes with a fixed column name gets the suffix ``"_answer"``.
     """
-    pandas = require_pandas()
+    pandas: Any = require_pandas()
     import numpy as np
 
-    response_id = long["response_id"].to_numpy()
-    first = np.ones(len(long), dtype=bool)
-    if len(long):
+    table = np.empty((len(rows), len(names)), dtype=object)
+    if rows:
+        table[:] = rows  # one C-level copy of the fetched tuples into an object matrix
+    columns = {name: table[:, j] for j, name in enumerate(names)}
+    response_id = columns["response_id"].astype("int64")
+    first = np.ones(len(rows), dtype=bool)
+    if len(rows):
         first[1:] = response_id[1:] != response_id[:-1]
-    base = long.loc[first, ["response_id", *FIXED_COLUMNS]]
     position = np.cumsum(first) - 1  # the response row of each answer row
     n = int(first.sum())
-    out = pandas.DataFrame(index=pandas.Index(base["response_id"].to_numpy(), name="response_id"))
-    answered = pandas.to_datetime(base["answered_at"].to_numpy(), utc=True, format="ISO8601")
-    out["answered_at"] = answered.astype("datetime64[us, UTC]")
-    out["clinic_id"] = base["clinic_id"].to_numpy().astype("int64")
-    out["survey_id"] = base["survey_id"].to_numpy().astype("int64")
-    out["visit_kind"] = pandas.Categorical(base["visit_kind"].to_numpy())
-    out["practitioner"] = pandas.Categorical(base["practitioner"].to_numpy())
 
-    keys = long["question_key"].to_numpy()
-    types = long["question_type"].to_numpy()
-    ints = long["int_value"].to_numpy()
-    texts = long["text_value"].to_numpy()
-    present = pandas.notna(keys)
-    for key in sorted(set(keys[present].tolist())):
-        mask = keys == key
+    def firsts(name: str) -> Any:
+        return columns[name][first]
+
+    out = pandas.DataFrame(index=pandas.Index(response_id[first], name="response_id"))
+    answered = pandas.to_datetime(firsts("answered_at"), utc=True, format="ISO8601")
+    out["answered_at"] = answered.astype("datetime64[us, UTC]")
+    out["clinic_id"] = firsts("clinic_id").astype("int64")
+    out["survey_id"] = firsts("survey_id").astype("int64")
+    out["visit_kind"] = pandas.Categorical(firsts("visit_kind"))
+    out["practitioner"] = pandas.Categorical(firsts("practitioner"))
+
+    codes, uniques = pandas.factorize(columns["question_key"], use_na_sentinel=True)
+    types = columns["question_type"]
+    ints = columns["int_value"].astype("float64")  # None -> NaN
+    texts = columns["text_value"]
+    for code in sorted(range(len(uniques)), key=lambda i: str(uniques[i])):
+        key = str(uniques[code])
+        mask = codes == code
         where = position[mask]
-        kinds = set(types[mask].tolist())
         column = key if key not in out.columns else f"{key}_answer"
-        if kinds <= {"nps", "rating"}:
+        if set(types[mask].tolist()) <= {"nps", "rating"}:
+            got = ints[mask]
+            ok = ~np.isnan(got)
             values = np.zeros(n, dtype="int64")
             valid = np.zeros(n, dtype=bool)
-            got = pandas.to_numeric(pandas.Series(ints[mask])).to_numpy()
-            ok = ~np.isnan(got.astype("float64"))
             values[where[ok]] = got[ok].astype("int64")
             valid[where[ok]] = True
             out[column] = pandas.arrays.IntegerArray(values, ~valid)
         else:
             col = np.full(n, None, dtype=object)
-            col[where] = np.where(pandas.notna(ints[mask]), ints[mask], texts[mask])
+            got = ints[mask]
+            col[where] = np.where(np.isnan(got), texts[mask], got.astype(object))
             out[column] = col
     result: pd.DataFrame = out
     return result
@@ -201,8 +210,7 @@ def survey_frame(
         NaiveDatetimeError: ``since``/``until`` without a time zone.
         ValidationError: a malformed id.
     """
-    pandas: Any = require_pandas()
+    require_pandas()  # fail before querying when pandas is missing
     stmt = frame_query(clinic_id=clinic_id, survey_id=survey_id, since=since, until=until)
     names, rows = fetch_rows(session, stmt)
-    long = pandas.DataFrame.from_records(rows, columns=names, coerce_float=False)
-    return pivot(long)
+    return pivot(names, rows)
