@@ -227,7 +227,7 @@ def _normalize_name(value: str, field: str) -> str:
 
 #: Names repeat (a bulk import sees 陳 thousands of times): short ones are cached.  Errors are not
 #: cached; they are raised afresh on every call.
-_normalize_name_cached = lru_cache(maxsize=8192)(_normalize_name)
+_normalize_name_cached = lru_cache(maxsize=2048)(_normalize_name)
 
 
 def check_choice(value: object, allowed: tuple[str, ...], field: str) -> str:

@@ -51,7 +51,6 @@ CHUNK_SIZE = 5000
 Progress = Callable[[int], object]
 
 _FIELDS = frozenset(PATIENT_FIELDS)
-_REQUIRED_FOR_NEW = ("family_name", "given_name")
 _TABLE = Patient.__table__  # type: ignore[attr-defined]
 _LOOKUP_SLICE = 2000  # external ids per SELECT … IN (…), well below every driver's parameter limit
 
@@ -309,9 +308,9 @@ class _ChunkWriter:
                     earlier.update(clean)
                     report.updated += 1
                     continue
-            missing = [name for name in _REQUIRED_FOR_NEW if name not in clean]
-            if missing:
-                report.rejected.append(RowError(number, missing[0], f"{missing[0]} is required for a new patient"))
+            if "family_name" not in clean or "given_name" not in clean:
+                missing = "family_name" if "family_name" not in clean else "given_name"
+                report.rejected.append(RowError(number, missing, f"{missing} is required for a new patient"))
                 continue
             record = self.defaults | clean
             inserts.append(record)
