@@ -2,10 +2,12 @@
 
 Rows are read one at a time and validated with :func:`clean_patient_fields`
 (the same rules as ``register``); valid rows are written per chunk of
-:data:`CHUNK_SIZE` rows with one ``SELECT … WHERE external_id IN (…)``, one
-``INSERT`` executemany and one ``UPDATE`` executemany per set of changed columns.
-Only the rejected rows are kept in memory, so a file of a million rows imports
-in flat memory.
+:data:`CHUNK_SIZE` rows with one look-up of the chunk's external ids
+(``IN (…)`` on SQLite, ``= ANY(array)`` on PostgreSQL), one bulk insert of the new
+patients (driver ``executemany`` on SQLite, ``COPY`` on PostgreSQL; values pass
+through the columns' own SQLAlchemy bind processors) and one ``UPDATE``
+executemany per set of changed columns.  Only the rejected rows are kept in
+memory, so a file of a million rows imports in flat memory.
 
 Semantics (documented in ``docs/patients.md``):
 
