@@ -83,7 +83,7 @@ def test_friday_answer_is_due_on_tuesday_same_local_time(
         ("2026-03-07 10:00", "Asia/Taipei", "2026-03-10 10:00"),  # Saturday → Tuesday
         ("2026-03-08 10:00", "Asia/Taipei", "2026-03-10 10:00"),  # Sunday → Tuesday
         ("2026-03-06 02:30", "America/New_York", "2026-03-10 02:30"),  # across the spring DST change
-        ("2026-10-30 01:30", "Europe/London", "2026-11-03 01:30"),  # across the autumn change
+        ("2026-10-23 01:30", "Europe/London", "2026-10-27 01:30"),  # across the autumn change (25 Oct)
     ],
 )
 def test_due_dates(local: str, zone: str, expected_local: str) -> None:
