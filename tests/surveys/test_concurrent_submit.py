@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from clinic_crm import ClinicCRM, TokenUsed
+from clinic_crm import ClinicCRM, Conflict, TokenUsed
 from clinic_crm.models import Survey
 from tests.conftest import T0, count_rows
 from tests.surveys.conftest import VisitFactory
@@ -100,3 +100,44 @@ def test_loser_waiting_on_the_row_lock_gets_token_used(
     finally:
         other.close()
     assert count_rows(crm, "response") == 1 and count_rows(crm, "follow_up") == 0
+
+
+def test_two_nightly_runs_at_once_invite_each_visit_once(
+    crm: ClinicCRM, db_url: str, survey: Survey, completed_visit: VisitFactory
+) -> None:
+    assert survey.id is not None
+    for hours in range(8):
+        completed_visit(T0 + timedelta(hours=hours))
+    facades = [ClinicCRM(db_url), ClinicCRM(db_url)]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def run(facade: ClinicCRM) -> None:
+        barrier.wait()
+        try:
+            count = facade.surveys.invite_completed(
+                survey.id,  # type: ignore[arg-type]
+                since=T0 - timedelta(days=1),
+                until=T0 + timedelta(days=1),
+                at=T0 + timedelta(days=1),
+            )
+            result = str(count)
+        except Conflict:
+            result = "Conflict"
+        with lock:
+            outcomes.append(result)
+
+    try:
+        threads = [threading.Thread(target=run, args=(f,)) for f in facades]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        for facade in facades:
+            facade.close()
+    # one run invites all 8; the other either waited and found nobody left, or lost the race on the
+    # unique (survey, visit) constraint and kept nothing
+    assert sorted(outcomes) in (["0", "8"], ["8", "Conflict"]), outcomes
+    assert count_rows(crm, "invitation") == 8 and count_rows(crm, "reminder") == 8
