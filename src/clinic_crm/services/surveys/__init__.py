@@ -2,5 +2,5 @@
 
 Modules: ``questions`` (checking questions and answers), ``surveys`` (create and version),
 ``invitations`` (invite visits), ``responses`` (submit), ``follow_ups`` (closing the loop),
-``stats`` and ``frame`` (metrics and the notebook frame), ``demo`` (demo data).
+``stats``, ``frame`` and ``plot`` (metrics, the notebook frame, the chart), ``demo`` (demo data).
 """

@@ -3,7 +3,7 @@
 An invitation carries a single-use, unguessable token (``secrets.token_urlsafe(32)``) and is sent as
 a ``care``-purpose reminder of kind ``"survey"`` whose payload holds the link
 (``clinic.survey_url_template.format(token=…)``), due ``clinic.survey_delay_minutes`` after the visit
-was completed (or at ``at``, when that is later).  A clinic without a URL template gets the
+was completed (or at ``at``, when that is later), and expiring with the token.  A clinic without a URL template gets the
 invitation (a token it can hand out itself, e.g. as a QR code) but no reminder.
 
 A visit gets at most one invitation per survey, counting every version of it.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Exists, String, and_, cast, exists, literal, select, update
+from sqlalchemy import Exists, String, cast, exists, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
@@ -274,7 +274,7 @@ def invite_completed(
     completed_at = col(Visit.completed_at)
     rows = session.execute(
         select(col(Visit.id), col(Visit.patient_id), col(Visit.completed_at), col(Patient.phone), col(Patient.email))
-        .join(Patient, and_(col(Patient.id) == col(Visit.patient_id)))
+        .join(Patient, col(Patient.id) == col(Visit.patient_id))
         .where(
             col(Visit.clinic_id) == survey.clinic_id,
             col(Visit.status) == "completed",
