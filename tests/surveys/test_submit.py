@@ -250,9 +250,7 @@ def test_utc_round_trip_of_answered_at(crm: ClinicCRM, invitation: Invitation) -
     assert crm.surveys.get_response(response.id).answered_at == at
 
 
-def test_submit_inside_a_transaction_that_fails_leaves_the_token_usable(
-    crm: ClinicCRM, invitation: Invitation
-) -> None:
+def test_submit_inside_a_transaction_that_fails_leaves_the_token_usable(crm: ClinicCRM, invitation: Invitation) -> None:
     with pytest.raises(RuntimeError), crm.transaction() as tx:
         tx.surveys.submit(invitation.token, {"recommend": 2, "overall": 1}, at=LATER)
         assert tx.session is not None
