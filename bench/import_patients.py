@@ -151,6 +151,7 @@ def run_raw_sqlite(db_path: Path, csv_path: Path, clinic_id: int) -> tuple[float
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")  # the pragmas clinic_crm's engine uses: same database work
     began = time.perf_counter()
     stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
     params, _ = _raw_rows(csv_path, clinic_id, stamp)
