@@ -189,3 +189,20 @@ def test_parse_instant() -> None:
 def test_format_report_without_reasons() -> None:
     text = format_report({"sent": 0, "suppressed": 0, "deferred": 2, "held": 3, "failed": 0})
     assert "deferred    2" in text and "held        3" in text and "(" not in text
+
+
+def test_verbose_logs_ids_but_no_patient_data(
+    crm: ClinicCRM,
+    clinic: Clinic,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ids = _mix(crm, clinic)
+    monkeypatch.setenv("CLINIC_CRM_OUTBOX", str(tmp_path / "outbox.jsonl"))
+    assert main(["reminders", "dispatch", "--db", db_url, "--now", NOW_ARG, "--sender", "outbox", "-v"]) == 0
+    err = capsys.readouterr().err
+    assert f"reminder_id={ids['ok']}" in err
+    for secret in ("+886912345678", "+886223456789", "王", "小明", "李", "美玲"):
+        assert secret not in err
