@@ -87,10 +87,10 @@ def test_token_used_twice(crm: ClinicCRM, invitation: Invitation) -> None:
     assert count_rows(crm, "response") == 1 and count_rows(crm, "answer") == 4
 
 
-@pytest.mark.parametrize("token", ["nope", "", "x" * 500, None, 42])
-def test_unknown_token(crm: ClinicCRM, invitation: Invitation, token: Any) -> None:
-    with pytest.raises(UnknownToken):
-        crm.surveys.submit(token, GOOD, at=LATER)
+def test_unknown_token(crm: ClinicCRM, invitation: Invitation) -> None:
+    for token in ["nope", "", "x" * 500, None, 42, invitation.token[:-1], invitation.token + "x"]:
+        with pytest.raises(UnknownToken):
+            crm.surveys.submit(token, GOOD, at=LATER)  # type: ignore[arg-type]
     _nothing_stored(crm, invitation)
 
 
@@ -141,25 +141,24 @@ BAD_ANSWERS: list[tuple[Any, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("answers", "field"), BAD_ANSWERS)
-def test_invalid_answers_name_the_question_and_store_nothing(
-    crm: ClinicCRM, invitation: Invitation, answers: Any, field: str
-) -> None:
-    with pytest.raises(InvalidAnswer) as info:
-        crm.surveys.submit(invitation.token, answers, at=LATER)
-    assert info.value.field == field
-    assert field in str(info.value)
-    _nothing_stored(crm, invitation)
+def test_invalid_answers_name_the_question_and_store_nothing(crm: ClinicCRM, invitation: Invitation) -> None:
+    # one database per backend for all cases (each case must leave it untouched)
+    for answers, field in BAD_ANSWERS:
+        with pytest.raises(InvalidAnswer) as info:
+            crm.surveys.submit(invitation.token, answers, at=LATER)
+        assert info.value.field == field, answers
+        assert field in str(info.value)
+        _nothing_stored(crm, invitation)
     # the token is still usable afterwards
     crm.surveys.submit(invitation.token, GOOD, at=LATER)
     assert count_rows(crm, "response") == 1
 
 
-@pytest.mark.parametrize("answers", [None, [("recommend", 9)], "recommend=9"])
-def test_answers_must_be_a_dict(crm: ClinicCRM, invitation: Invitation, answers: Any) -> None:
-    with pytest.raises(ValidationError) as info:
-        crm.surveys.submit(invitation.token, answers, at=LATER)
-    assert info.value.field == "answers"
+def test_answers_must_be_a_dict(crm: ClinicCRM, invitation: Invitation) -> None:
+    for answers in [None, [("recommend", 9)], "recommend=9"]:
+        with pytest.raises(ValidationError) as info:
+            crm.surveys.submit(invitation.token, answers, at=LATER)  # type: ignore[arg-type]
+        assert info.value.field == "answers"
     _nothing_stored(crm, invitation)
 
 
