@@ -109,9 +109,14 @@ def builtin_locales() -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=256)
+def _babel_locale(locale: str) -> Locale:
+    return Locale.parse(locale)
+
+
+@lru_cache(maxsize=256)
 def locale_candidates(locale: str) -> tuple[str, ...]:
     """The locale ids to try, most specific first: ``zh_Hant_TW`` → ``zh_Hant_TW, zh_TW, zh``."""
-    parsed = Locale.parse(locale)
+    parsed = _babel_locale(locale)
     found = [locale]
     if parsed.territory:
         found.append(f"{parsed.language}_{parsed.territory}")
@@ -125,7 +130,7 @@ def _builtin_locale(locale: str) -> str:
     for candidate in locale_candidates(locale):
         if candidate in available:
             return candidate
-    language = Locale.parse(locale).language
+    language = _babel_locale(locale).language
     same_language = [name for name in available if name.split("_")[0] == language]
     return same_language[0] if same_language else "en"
 
@@ -158,8 +163,9 @@ def message_fields(
     date_text = time_text = ""
     if visit_at is not None:
         local = visit_at.astimezone(zone(timezone))
-        date_text = format_date(local.date(), format="full", locale=locale)
-        time_text = format_time(local, format="short", tzinfo=zone(timezone), locale=locale)
+        babel_locale = _babel_locale(locale)
+        date_text = format_date(local.date(), format="full", locale=babel_locale)
+        time_text = format_time(local, format="short", tzinfo=zone(timezone), locale=babel_locale)
     return {
         "name": name,
         "clinic": clinic,

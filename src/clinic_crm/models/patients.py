@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 
 from babel import Locale
 from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint
@@ -26,6 +27,12 @@ def _is_cjk(text: str) -> bool:
     )
 
 
+@lru_cache(maxsize=256)
+def _language(locale: str) -> str:
+    """The language of a Babel locale id (cached: ``Locale.parse`` scans the locale data each call)."""
+    return str(Locale.parse(locale).language)
+
+
 def display_name(family_name: str, given_name: str, locale: str) -> str:
     """Order a patient's names the way the locale writes them.
 
@@ -33,7 +40,7 @@ def display_name(family_name: str, given_name: str, locale: str) -> str:
     CJK locales with Latin-script names, and Western locales: given then family
     (``Ming Wang``); ``vi``/``hu``: family then given with a space.
     """
-    language = Locale.parse(locale).language
+    language = _language(locale)
     if language in _FAMILY_FIRST_NO_SPACE and (_is_cjk(family_name) or _is_cjk(given_name)):
         return f"{family_name}{given_name}"
     if language in _FAMILY_FIRST_SPACED:

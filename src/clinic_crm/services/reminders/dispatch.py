@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, cast
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import Connection, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.errors import DeliveryError, ValidationError
@@ -37,10 +37,12 @@ from clinic_crm.messaging.message import OutboundMessage
 from clinic_crm.messaging.render import TemplateText, locale_candidates, message_fields, render_message
 from clinic_crm.models import MessageTemplate
 from clinic_crm.models.patients import display_name
-from clinic_crm.services.consent import has_consent
+from clinic_crm.services.consent import DEFAULT_CONSENT
+from clinic_crm.services.reminders._prepared import Prepared, prepare
 from clinic_crm.services.reminders._tables import (
     t_clinic,
     t_clinic_pause,
+    t_consent_event,
     t_message_template,
     t_patient,
     t_reminder,
@@ -369,33 +371,35 @@ def _process(
     """
     done = 0
     unwritten: tuple[_Item, _Outcome] | None = None
-    try:
-        for item in batch.items:
-            now = clock()
-            with _transaction(factory, guard) as session:
-                if unwritten is not None:
-                    _record(session, batch.token, *unwritten, report)
-                    unwritten = None
-                decision = _decide(session, batch, item, now)
-                if isinstance(decision, _Outcome):
-                    _record(session, batch.token, item, decision, report)
-            done += 1
-            if isinstance(decision, _Send):
-                unwritten = (item, _deliver(sender, decision.message, item, clock(), policy))
-        if unwritten is not None:
-            with _transaction(factory, guard) as session:
-                _record(session, batch.token, *unwritten, report)
-            unwritten = None
-    finally:
-        if unwritten is not None:  # the next transaction failed: still try to record what was sent
-            try:
-                with _transaction(factory, guard) as session:
-                    _record(session, batch.token, *unwritten, report)
-            except Exception:  # noqa: BLE001 - the lease will hand it over; never mask the first error
-                log.exception("could not record the outcome of reminder %s", unwritten[0].id)
-        leftover = [item.id for item in batch.items[done:]]
-        if leftover:
-            _release(factory, guard, batch.token, leftover)
+    with factory() as session:
+        try:
+            for item in batch.items:
+                now = clock()
+                with guard(), session.begin():
+                    conn = session.connection()
+                    if unwritten is not None:
+                        _record(conn, batch.token, *unwritten, report)
+                        unwritten = None
+                    decision = _decide(conn, batch, item, now)
+                    if isinstance(decision, _Outcome):
+                        _record(conn, batch.token, item, decision, report)
+                done += 1
+                if isinstance(decision, _Send):
+                    unwritten = (item, _deliver(sender, decision.message, item, clock(), policy))
+            if unwritten is not None:
+                with guard(), session.begin():
+                    _record(session.connection(), batch.token, *unwritten, report)
+                unwritten = None
+        finally:
+            if unwritten is not None:  # the next transaction failed: still try to record what was sent
+                try:
+                    with _transaction(factory, guard) as retry_session:
+                        _record(retry_session.connection(), batch.token, *unwritten, report)
+                except Exception:  # noqa: BLE001 - the lease will hand it over; never mask the first error
+                    log.exception("could not record the outcome of reminder %s", unwritten[0].id)
+            leftover = [item.id for item in batch.items[done:]]
+            if leftover:
+                _release(factory, guard, batch.token, leftover)
 
 
 def _release(
@@ -420,16 +424,53 @@ def _release(
         log.exception("could not release %d claimed reminders; their lease will expire", len(ids))
 
 
-def _decide(session: Session, batch: _Batch, item: _Item, now: datetime) -> _Outcome | _Send:
+_CONSENT = (
+    select(t_consent_event.c.granted)
+    .where(
+        t_consent_event.c.patient_id == bindparam("c_patient"),
+        t_consent_event.c.channel == bindparam("c_channel"),
+        t_consent_event.c.purpose == bindparam("c_purpose"),
+        t_consent_event.c.at <= bindparam("c_at"),
+    )
+    .order_by(t_consent_event.c.at.desc(), t_consent_event.c.id.desc())
+    .limit(1)
+)
+
+
+_PREPARED: dict[tuple[str, object], Prepared] = {}
+
+
+def _prepared(conn: Connection, key: object, build: Callable[[], Any]) -> Prepared:
+    dialect = conn.dialect
+    found = _PREPARED.get((dialect.name, key))
+    if found is None:
+        found = _PREPARED[(dialect.name, key)] = prepare(build(), dialect)
+    return found
+
+
+def _consents(conn: Connection, patient_id: int, channel: str, purpose: str, at: datetime) -> bool:
+    """``services.consent.has_consent``, as one prepared statement on the raw cursor (the hot path)."""
+    cursor = _prepared(conn, "consent", lambda: _CONSENT).execute(
+        conn, {"c_patient": patient_id, "c_channel": channel, "c_purpose": purpose, "c_at": at}
+    )
+    row = cursor.fetchone()
+    cursor.close()
+    return DEFAULT_CONSENT[purpose] if row is None else bool(row[0])
+
+
+_fixed_line = lru_cache(maxsize=65536)(is_fixed_line)
+
+
+def _decide(conn: Connection, batch: _Batch, item: _Item, now: datetime) -> _Outcome | _Send:
     patient = batch.patients[item.patient_id]
     clinic = batch.clinics[item.clinic_id]
     channel = item.channel or ("sms" if patient.phone else "email")
-    if not has_consent(session, item.patient_id, channel, item.purpose, at=now):
+    if not _consents(conn, item.patient_id, channel, item.purpose, now):
         return _suppress("no_consent", channel)
     address = patient.phone if channel == "sms" else patient.email
     if not address:
         return _suppress("no_address", item.channel)
-    if channel == "sms" and is_fixed_line(address):
+    if channel == "sms" and _fixed_line(address):
         return _suppress("not_mobile", channel)
     if in_quiet_hours(now, patient.timezone, clinic.quiet_start, clinic.quiet_end):
         until = quiet_hours_end(now, patient.timezone, clinic.quiet_start, clinic.quiet_end)
@@ -545,16 +586,30 @@ def _failure(item: _Item, now: datetime, policy: RetryPolicy, *, retryable: bool
     return _Outcome("failed", {"status": "failed", "attempts": attempts, "last_error": error, "claim_token": None})
 
 
-def _record(session: Session, token: str, item: _Item, outcome: _Outcome, report: DispatchReport) -> None:
+def _outcome_statement(keys: tuple[str, ...]) -> Any:
+    """The fenced ``UPDATE`` of one set of columns."""
+    return (
+        update(t_reminder)
+        .where(
+            t_reminder.c.id == bindparam("w_id"),
+            t_reminder.c.claim_token == bindparam("w_token"),
+            t_reminder.c.status == "sending",
+        )
+        .values({key: bindparam(f"v_{key}") for key in keys})
+    )
+
+
+def _record(conn: Connection, token: str, item: _Item, outcome: _Outcome, report: DispatchReport) -> None:
     """Write one outcome, fenced by the claim token, and count it."""
     if outcome.kind in ("retry", "failed"):
         report.failed += 1  # the attempt failed whether or not we still own the reminder
-    result = session.execute(
-        update(t_reminder)
-        .where(t_reminder.c.id == item.id, t_reminder.c.claim_token == token, t_reminder.c.status == "sending")
-        .values(**outcome.values)
-    )
-    if (cast(CursorResult[Any], result).rowcount or 0) != 1:
+    keys = tuple(sorted(outcome.values))
+    params = {f"v_{key}": outcome.values[key] for key in keys}
+    params["w_id"], params["w_token"] = item.id, token
+    cursor = _prepared(conn, keys, lambda: _outcome_statement(keys)).execute(conn, params)
+    updated = cursor.rowcount
+    cursor.close()
+    if updated != 1:
         report.fenced += 1
         log.warning("reminder %s was taken over by another dispatcher; outcome %s not recorded", item.id, outcome.kind)
         return
