@@ -29,7 +29,7 @@ from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.errors import DeliveryError, ValidationError
@@ -371,12 +371,11 @@ def _process(
     """
     done = 0
     unwritten: tuple[_Item, _Outcome] | None = None
-    with factory() as session:
+    with _connection_steps(factory, guard) as step:
         try:
             for item in batch.items:
                 now = clock()
-                with guard(), session.begin():
-                    conn = session.connection()
+                with step() as conn:
                     if unwritten is not None:
                         _record(conn, batch.token, *unwritten, report)
                         unwritten = None
@@ -387,8 +386,8 @@ def _process(
                 if isinstance(decision, _Send):
                     unwritten = (item, _deliver(sender, decision.message, item, clock(), policy))
             if unwritten is not None:
-                with guard(), session.begin():
-                    _record(session.connection(), batch.token, *unwritten, report)
+                with step() as conn:
+                    _record(conn, batch.token, *unwritten, report)
                 unwritten = None
         finally:
             if unwritten is not None:  # the next transaction failed: still try to record what was sent
@@ -400,6 +399,36 @@ def _process(
             leftover = [item.id for item in batch.items[done:]]
             if leftover:
                 _release(factory, guard, batch.token, leftover)
+
+
+@contextmanager
+def _connection_steps(
+    factory: sessionmaker[Session], guard: Callable[[], AbstractContextManager[object]]
+) -> Iterator[Callable[[], AbstractContextManager[Connection]]]:
+    """One connection for a whole batch, with a short transaction per step.
+
+    When the factory is bound to an ``Engine`` the batch keeps one ``Connection`` and begins a
+    transaction per message (no session or pool round trip per message); otherwise (a factory
+    bound to a host's ``Connection``) every step is a session transaction of that factory.
+    """
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+
+            @contextmanager
+            def engine_step() -> Iterator[Connection]:
+                with guard(), conn.begin():
+                    yield conn
+
+            yield engine_step
+        return
+
+    @contextmanager
+    def session_step() -> Iterator[Connection]:
+        with _transaction(factory, guard) as session:
+            yield session.connection()
+
+    yield session_step
 
 
 def _release(
