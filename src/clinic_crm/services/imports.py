@@ -170,7 +170,8 @@ def _unknown_column(name: object) -> str:
     return f"unknown column {name!r}; expected some of {', '.join(PATIENT_FIELDS)}"
 
 
-def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tuple[int, dict[str, str] | RowError]]:
+def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[dict[str, Any] | RowError]:
+    """One item per data row (row numbers are implied by position): its non-blank cells, or why it is refused."""
     width = len(header)
     number = 0
     for record in reader:
@@ -178,13 +179,14 @@ def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[tuple[
             continue  # an empty line
         number += 1
         if len(record) > width:
-            yield number, RowError(number, "row", f"the row has {len(record)} values but the header {width} columns")
+            yield RowError(number, "row", f"the row has {len(record)} values but the header {width} columns")
         else:  # blank cells are left out: they keep the stored value
-            yield number, {name: text for name, value in zip(header, record, strict=False) if (text := value.strip())}
+            yield {name: text for name, value in zip(header, record, strict=False) if (text := value.strip())}
 
 
-def _checked(rows: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    for number, row in enumerate(rows, start=1):
+def _checked(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any] | RowError]:
+    """One item per row: its non-blank values; an unknown key refuses the whole import."""
+    for row in rows:
         unknown = row.keys() - _FIELDS
         if unknown:
             name = sorted(map(str, unknown))[0]
@@ -197,19 +199,19 @@ def _checked(rows: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, dict[str,
                     given[key] = value
             elif value is not None:
                 given[key] = value
-        yield number, given
+        yield given
 
 
 def _import(
     session: Session,
     clinic_id: int,
-    rows: Iterator[tuple[int, dict[str, Any] | RowError]],
+    rows: Iterator[dict[str, Any] | RowError],
     *,
     now: datetime | None,
     chunk_size: int | None,
     progress: Progress | None,
 ) -> ImportReport:
-    """Validate ``(row number, given fields)`` pairs and write them per chunk; errors pass through."""
+    """Validate each row's given fields and write them per chunk; the n-th item is row n."""
     if chunk_size is None:
         chunk_size = CHUNK_SIZE
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
@@ -219,25 +221,29 @@ def _import(
     writer = _ChunkWriter(session, clinic, utc(now))
     report = ImportReport()
     rejected = report.rejected
-    pending: list[tuple[int, dict[str, Any]]] = []
-    append = pending.append
-    read = 0
-    for number, given in rows:
+    # two flat lists rather than a tuple per row: fewer objects for the garbage collector to track
+    numbers: list[int] = []
+    cleaned: list[dict[str, Any]] = []
+    number = read = 0
+    for given in rows:
+        number += 1
         read += 1
-        if type(given) is RowError:
+        if isinstance(given, RowError):
             rejected.append(given)
         else:
             try:
-                append((number, clean_patient_fields(clinic, given)))  # type: ignore[arg-type]
+                cleaned.append(clean_patient_fields(clinic, given))
+                numbers.append(number)
             except ValidationError as exc:
                 rejected.append(RowError(number, exc.field or "row", str(exc)))
         if read >= chunk_size:
-            writer.write(pending, report)
-            pending.clear()
+            writer.write(numbers, cleaned, report)
+            numbers.clear()
+            cleaned.clear()
             if progress is not None:
                 progress(read)
             read = 0
-    writer.write(pending, report)
+    writer.write(numbers, cleaned, report)
     if progress is not None and read:
         progress(read)
     rejected.sort(key=lambda error: error.row)  # errors found at write time come after a chunk's others
@@ -289,15 +295,15 @@ class _ChunkWriter:
                 self.defaults[name] = processor(stamp)
         self.processors = [(name, processor) for name, processor in processors.items() if processor is not None]
 
-    def write(self, pending: list[tuple[int, dict[str, Any]]], report: ImportReport) -> None:
-        """Apply one chunk of ``(row number, cleaned fields)`` in order and count the outcome in ``report``."""
-        if not pending:
+    def write(self, numbers: list[int], cleaned: list[dict[str, Any]], report: ImportReport) -> None:
+        """Apply one chunk of cleaned rows (``numbers`` their row numbers) in order; count the outcome in ``report``."""
+        if not cleaned:
             return
-        existing = self._existing_ids({ext for _, clean in pending if (ext := clean.get("external_id")) is not None})
+        existing = self._existing_ids({ext for clean in cleaned if (ext := clean.get("external_id")) is not None})
         inserts: list[dict[str, Any]] = []
         new_by_external_id: dict[str, dict[str, Any]] = {}
         updates: dict[int, dict[str, Any]] = {}
-        for number, clean in pending:
+        for number, clean in zip(numbers, cleaned, strict=True):
             external_id = clean.get("external_id")
             if external_id is not None:
                 patient_id = existing.get(external_id)
