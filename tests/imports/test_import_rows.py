@@ -194,6 +194,14 @@ def test_unknown_column_rejects_everything(crm: ClinicCRM, clinic: Clinic, monke
     assert count_rows(crm, "patient") == 0  # the chunks already written were rolled back
 
 
+def test_row_that_is_not_a_mapping(crm: ClinicCRM, clinic: Clinic) -> None:
+    assert clinic.id is not None
+    with pytest.raises(ValidationError) as info:
+        crm.patients.import_rows(clinic.id, [{"family_name": "A", "given_name": "B"}, ["A", "B"]])  # type: ignore[list-item]
+    assert info.value.field == "rows"
+    assert count_rows(crm, "patient") == 0
+
+
 def test_unknown_clinic(crm: ClinicCRM) -> None:
     with pytest.raises(NotFound):
         crm.patients.import_rows(999, [{"family_name": "A", "given_name": "B"}])

@@ -187,6 +187,8 @@ def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[dict[s
 def _checked(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any] | RowError]:
     """One item per row: its non-blank values; an unknown key refuses the whole import."""
     for row in rows:
+        if not isinstance(row, Mapping):
+            raise ValidationError("each row must be a mapping of column name to value", field="rows")
         unknown = row.keys() - _FIELDS
         if unknown:
             name = sorted(map(str, unknown))[0]
