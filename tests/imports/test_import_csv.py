@@ -84,8 +84,10 @@ def test_quoted_fields_blank_lines_and_spaces(crm: ClinicCRM, clinic: Clinic, tm
         (b"family_name,given_name,nickname\nA,B,C\n", "nickname"),
         (b"family_name,given_name,family_name\nA,B,C\n", "family_name"),
         (b"family_name,given_name\nA,B\n\xff\xfe,C\n", "file"),
+        ("王,小明,0912-345-678\n林,美玲,0912-000-111\n".encode(), "header"),
+        (b"\nfamily_name,given_name\nA,B\n", "header"),
     ],
-    ids=["empty", "unknown-column", "duplicate-column", "not-utf8"],
+    ids=["empty", "unknown-column", "duplicate-column", "not-utf8", "no-header", "blank-first-line"],
 )
 def test_whole_file_refused(crm: ClinicCRM, clinic: Clinic, tmp_path: Path, content: bytes, field: str) -> None:
     assert clinic.id is not None
@@ -94,6 +96,8 @@ def test_whole_file_refused(crm: ClinicCRM, clinic: Clinic, tmp_path: Path, cont
     with pytest.raises(ValidationError) as info:
         crm.patients.import_csv(clinic.id, path)
     assert info.value.field == field
+    for secret in ("王", "小明", "0912"):
+        assert secret not in str(info.value)
     assert count_rows(crm, "patient") == 0
 
 

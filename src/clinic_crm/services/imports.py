@@ -131,7 +131,7 @@ def import_patients_csv(
 
     Raises:
         NotFound: no such clinic.
-        ValidationError: no header, a duplicate or unknown column (``.field`` names it),
+        ValidationError: no header (``.field == "header"``), a duplicate or unknown column (``.field`` names it),
             a file that is not UTF-8 or not CSV (``.field == "file"``); nothing is kept.
         DuplicatePatient: a concurrent writer added an ``external_id`` of this import; nothing is kept.
         OSError: the file cannot be opened.
@@ -157,6 +157,13 @@ def import_patients_csv(
 
 
 def _check_header(header: list[str]) -> None:
+    if not any(name in _FIELDS for name in header):
+        # most likely a file without a header: its first row is patient data, which must not be echoed
+        raise ValidationError(
+            f"the first row is not a header: none of its cells is a column name; expected some of "
+            f"{', '.join(PATIENT_FIELDS)}",
+            field="header",
+        )
     seen: set[str] = set()
     for name in header:
         if name not in _FIELDS:
