@@ -1,8 +1,10 @@
 """clinic_crm: the patient-relationship layer for small and medium clinics.
 
-The public names are those of ``shared/CONTRACT.md``; everything else lives in
-sub-modules (``clinic_crm.testing`` for test doubles, ``clinic_crm.errors`` for
-the error tree).
+The public names are those of ``shared/CONTRACT.md``: the facade, the error
+tree, the sender protocol's message type, the survey ``Question``, and the
+result types the contract's calls return.  Everything else lives in
+sub-modules (``clinic_crm.testing`` for test doubles, ``clinic_crm.messaging``
+for senders).
 """
 
 from clinic_crm.crm import ClinicCRM
@@ -22,10 +24,28 @@ from clinic_crm.errors import (
     UnknownToken,
     ValidationError,
 )
+from clinic_crm.messaging.message import OutboundMessage, Sender
+from clinic_crm.models import (
+    CarePlan,
+    Clinic,
+    ConsentEvent,
+    FollowUp,
+    Invitation,
+    Patient,
+    Reminder,
+    Response,
+    Survey,
+    Visit,
+)
+from clinic_crm.services.imports import ImportReport, RowError
+from clinic_crm.services.reminders.dispatch import DispatchReport
+from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
 from clinic_crm.surveys_types import Question
 
 __all__ = [
+    # the facade
     "ClinicCRM",
+    # errors
     "ClinicCRMError",
     "ValidationError",
     "InvalidPhoneNumber",
@@ -40,6 +60,27 @@ __all__ = [
     "TokenExpired",
     "TokenUsed",
     "DeliveryError",
+    # messaging
+    "OutboundMessage",
+    "Sender",
+    # surveys
     "Question",
+    # what the calls return
+    "Clinic",
+    "Patient",
+    "ConsentEvent",
+    "Visit",
+    "Reminder",
+    "CarePlan",
+    "Survey",
+    "Invitation",
+    "Response",
+    "FollowUp",
+    "ImportReport",
+    "RowError",
+    "DispatchReport",
+    "NpsResult",
+    "CsatResult",
+    "ResponseRate",
 ]
 __version__ = "0.1.0"
