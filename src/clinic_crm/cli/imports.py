@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     show = sys.stderr.isatty() if args.progress is None else bool(args.progress)
     bar = _progress_bar(path) if show else None
+    if bar is None and args.progress:
+        print("no progress bar: tqdm is not installed (pip install 'clinic-crm[cli]')", file=sys.stderr)
     try:
         with ClinicCRM(args.db) as crm:
             report = crm.patients.import_csv(args.clinic, path, progress=None if bar is None else bar.update)
