@@ -12,7 +12,7 @@ from sqlalchemy import text
 from clinic_crm import ClinicCRM, ClinicCRMError, DeliveryError
 from clinic_crm.messaging.message import OutboundMessage
 from clinic_crm.models import Clinic, Patient
-from clinic_crm.services.reminders.dispatch import DispatchReport, _claim, _process, claim_query
+from clinic_crm.services.reminders.dispatch import DispatchReport, RetryPolicy, _claim, _process, claim_query
 from clinic_crm.testing import FailingSender, RecordingSender
 from tests.conftest import T0
 from tests.reminders.conftest import FIXED_LINE, MOBILE, MOBILE_2
@@ -327,8 +327,6 @@ def test_permanent_failure_ends_failed(crm: ClinicCRM, patient: Patient) -> None
 
 
 def test_too_many_retryable_failures_end_failed(crm: ClinicCRM, patient: Patient) -> None:
-    from clinic_crm.services.reminders.dispatch import RetryPolicy
-
     r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
     sender = FailingSender(times=None, retryable=True)
     now, failed = T0, 0
@@ -442,31 +440,52 @@ def test_claimed_rows_are_leased_and_taken_over_with_the_same_key(crm: ClinicCRM
     assert taken.status == "sent" and taken.provider_id == "rec-1"
     assert other.messages[0].idempotency_key == r.idempotency_key == taken.idempotency_key
 
-    # the stale dispatcher wakes up, sends (at most this one message twice) but cannot overwrite the outcome
+    # the stale dispatcher wakes up: its claim was taken over, so it sends nothing and writes nothing
     late = RecordingSender(prefix="stale")
     stale_report = DispatchReport()
-    from clinic_crm.services.reminders.dispatch import RetryPolicy
-
     _process(crm._factory, nullcontext, late, stale, lambda: T0 + lease + MIN, RetryPolicy(), stale_report)
-    assert stale_report.fenced == 1 and stale_report.sent == 0
-    assert late.messages[0].idempotency_key == r.idempotency_key
+    assert (stale_report.fenced, stale_report.sent, late.messages) == (1, 0, [])
     final = crm.reminders.get(r.id)
     assert final.status == "sent" and final.provider_id == "rec-1" and final.sent_at == T0 + lease
 
 
-def test_stale_failure_cannot_overwrite_a_newer_outcome(crm: ClinicCRM, patient: Patient) -> None:
-    from clinic_crm.services.reminders.dispatch import RetryPolicy
+def _taken_over_while_sending(crm: ClinicCRM, outcome: Callable[[OutboundMessage], str]) -> type:
+    """A sender whose provider call outlives the lease: another dispatcher takes the reminder over meanwhile."""
+
+    class SlowSender:
+        def __init__(self) -> None:
+            self.messages: list[OutboundMessage] = []
+            self.newer = RecordingSender(prefix="newer")
+
+        def send(self, message: OutboundMessage) -> str:
+            self.messages.append(message)
+            crm.reminders.dispatch(self.newer, now=T0 + timedelta(minutes=11))  # the lease (10 min) is over
+            return outcome(message)
+
+    return SlowSender
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_in_flight_message_of_a_stale_dispatcher_cannot_overwrite_the_newer_outcome(
+    crm: ClinicCRM, patient: Patient, fails: bool
+) -> None:
+    def outcome(message: OutboundMessage) -> str:
+        if fails:
+            raise DeliveryError("timeout", retryable=True)
+        return "stale-id"
 
     r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
-    stale = _claim(crm._factory, nullcontext, 10, T0, timedelta(minutes=1))
-    crm.reminders.dispatch(RecordingSender(), now=T0 + timedelta(minutes=2))
-    report = DispatchReport()
-    _process(
-        crm._factory, nullcontext, FailingSender(times=None, retryable=False), stale, lambda: T0, RetryPolicy(), report
-    )
-    assert (report.failed, report.fenced, report.gave_up) == (1, 1, 0)
+    crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0 + MIN)
+    sender = _taken_over_while_sending(crm, outcome)()
+    report = crm.reminders.dispatch(sender, now=T0 + MIN, lease=timedelta(minutes=10))
+    # the in-flight message went out twice, with the same key; the rest of the batch only once
+    assert [m.reminder_id for m in sender.messages] == [r.id]
+    assert sorted(m.reminder_id for m in sender.newer.messages)[0] == r.id
+    assert len(sender.newer.messages) == 2
+    assert sender.newer.for_reminder(r.id)[0].idempotency_key == sender.messages[0].idempotency_key
+    assert report.fenced == 2 and report.sent == 0 and report.failed == (1 if fails else 0)
     stored = crm.reminders.get(r.id)
-    assert stored.status == "sent" and stored.attempts == 0
+    assert (stored.status, stored.provider_id, stored.attempts) == ("sent", "newer-1", 0)
 
 
 def test_claim_query_uses_the_status_ready_at_index(crm: ClinicCRM) -> None:

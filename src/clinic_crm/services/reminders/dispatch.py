@@ -235,7 +235,7 @@ def dispatch_due(
         report.claimed += len(batch.items)
         if remaining is not None:
             remaining -= len(batch.items)
-        _process(factory, guard, sender, batch, clock, policy, report)
+        _process(factory, guard, sender, batch, clock, policy, report, lease=lease)
     return report
 
 
@@ -363,11 +363,16 @@ def _process(
     clock: Callable[[], datetime],
     policy: RetryPolicy,
     report: DispatchReport,
+    *,
+    lease: timedelta = timedelta(minutes=10),
 ) -> None:
     """Check, send and record every item of a claimed batch.
 
     The outcome of a sent message is written in the same short transaction that re-reads the
     consent of the next item (one transaction per message), and always before that next send.
+    Right before a send the claim is renewed (``ready_at = now + lease``, fenced by the token): a
+    reminder another dispatcher took over meanwhile is skipped (counted ``fenced``), so a stale
+    dispatcher repeats at most the one message it was sending, and a slow batch keeps its tail.
     """
     done = 0
     unwritten: tuple[_Item, _Outcome] | None = None
@@ -379,9 +384,13 @@ def _process(
                     if unwritten is not None:
                         _record(conn, batch.token, *unwritten, report)
                         unwritten = None
-                    decision = _decide(conn, batch, item, now)
+                    decision: _Outcome | _Send | None = _decide(conn, batch, item, now)
                     if isinstance(decision, _Outcome):
                         _record(conn, batch.token, item, decision, report)
+                    elif not _renew(conn, batch.token, item, now + lease):
+                        report.fenced += 1
+                        log.warning("reminder %s was taken over by another dispatcher; not sent", item.id)
+                        decision = None
                 done += 1
                 if isinstance(decision, _Send):
                     unwritten = (item, _deliver(sender, decision.message, item, clock(), policy))
@@ -626,6 +635,27 @@ def _outcome_statement(keys: tuple[str, ...]) -> Any:
         )
         .values({key: bindparam(f"v_{key}") for key in keys})
     )
+
+
+_RENEW = (
+    update(t_reminder)
+    .where(
+        t_reminder.c.id == bindparam("w_id"),
+        t_reminder.c.claim_token == bindparam("w_token"),
+        t_reminder.c.status == "sending",
+    )
+    .values(ready_at=bindparam("v_ready_at"))
+)
+
+
+def _renew(conn: Connection, token: str, item: _Item, until: datetime) -> bool:
+    """Extend our claim on ``item`` to ``until``; ``False`` when another dispatcher has taken it over."""
+    cursor = _prepared(conn, "renew", lambda: _RENEW).execute(
+        conn, {"w_id": item.id, "w_token": token, "v_ready_at": until}
+    )
+    renewed: bool = cursor.rowcount == 1
+    cursor.close()
+    return renewed
 
 
 def _record(conn: Connection, token: str, item: _Item, outcome: _Outcome, report: DispatchReport) -> None:
