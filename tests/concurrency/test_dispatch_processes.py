@@ -113,10 +113,7 @@ def test_stale_dispatcher_sends_nothing_after_losing_its_lease(crm: ClinicCRM, d
 
     The stale dispatcher still holds 4 more reminders of its claimed batch in memory; they were taken over
     (and sent) by the newer dispatcher, so it must check its claim before each send and skip them.
-    A fix in ``services/reminders/dispatch.py::_process``: in the transaction that re-reads consent before a
-    send, run ``UPDATE reminder SET ready_at = :now + lease WHERE id = :id AND claim_token = :token AND
-    status = 'sending'`` and skip the item (count it ``fenced``) when no row matched.  That renews the lease
-    per message too, so a batch slower than ``lease`` keeps its tail instead of losing it to a take-over.
+    (The engine renews its claim, fenced by the token, right before each send and skips what it lost.)
     """
     _stale_scenario(crm, db_url, workers)
     handed = records(workers.out("stale"))
