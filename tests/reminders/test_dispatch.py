@@ -499,3 +499,26 @@ def test_claim_query_uses_the_status_ready_at_index(crm: ClinicCRM) -> None:
             conn.execute(text("SET enable_seqscan = off"))
             plan = " ".join(str(row[0]) for row in conn.execute(text(f"EXPLAIN {compiled}")))
     assert "ix_reminder_status_ready_at" in plan, plan
+
+
+def test_fast_fixed_line_check_agrees_with_the_parser() -> None:
+    import phonenumbers
+
+    from clinic_crm.services.reminders.dispatch import fixed_line
+    from clinic_crm.values import is_fixed_line
+
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (
+            phonenumbers.PhoneNumberType.FIXED_LINE,
+            phonenumbers.PhoneNumberType.MOBILE,
+            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+            phonenumbers.PhoneNumberType.VOIP,
+        ):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            assert fixed_line(e164) == is_fixed_line(e164), e164
+            checked += 1
+    assert checked > 500

@@ -29,6 +29,7 @@ from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import Connection, Engine, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -384,13 +385,12 @@ def _process(
                     if unwritten is not None:
                         _record(conn, batch.token, *unwritten, report)
                         unwritten = None
-                    decision: _Outcome | _Send | None = _decide(conn, batch, item, now)
+                    decision = _decide(conn, batch, item, now, now + lease)
                     if isinstance(decision, _Outcome):
                         _record(conn, batch.token, item, decision, report)
-                    elif not _renew(conn, batch.token, item, now + lease):
+                    elif decision is None:
                         report.fenced += 1
                         log.warning("reminder %s was taken over by another dispatcher; not sent", item.id)
-                        decision = None
                 done += 1
                 if isinstance(decision, _Send):
                     unwritten = (item, _deliver(sender, decision.message, item, clock(), policy))
@@ -462,17 +462,37 @@ def _release(
         log.exception("could not release %d claimed reminders; their lease will expire", len(ids))
 
 
-_CONSENT = (
-    select(t_consent_event.c.granted)
-    .where(
-        t_consent_event.c.patient_id == bindparam("c_patient"),
-        t_consent_event.c.channel == bindparam("c_channel"),
-        t_consent_event.c.purpose == bindparam("c_purpose"),
-        t_consent_event.c.at <= bindparam("c_at"),
+def _claim_check() -> Any:
+    """Renew our claim on one reminder and read the patient's consent, in one statement.
+
+    ``UPDATE reminder SET ready_at = :until WHERE id = :id AND claim_token = :token AND status = 'sending'
+    RETURNING (latest consent event at or before :at)`` — no row: another dispatcher has taken the
+    reminder over; a row holding ``NULL``: no consent event yet (the purpose's default applies).
+    The consent sub-query is ``services.consent.has_consent``'s, on the index ``(patient_id, channel,
+    purpose, at)``.
+    """
+    latest = (
+        select(t_consent_event.c.granted)
+        .where(
+            t_consent_event.c.patient_id == bindparam("c_patient"),
+            t_consent_event.c.channel == bindparam("c_channel"),
+            t_consent_event.c.purpose == bindparam("c_purpose"),
+            t_consent_event.c.at <= bindparam("c_at"),
+        )
+        .order_by(t_consent_event.c.at.desc(), t_consent_event.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    .order_by(t_consent_event.c.at.desc(), t_consent_event.c.id.desc())
-    .limit(1)
-)
+    return (
+        update(t_reminder)
+        .where(
+            t_reminder.c.id == bindparam("w_id"),
+            t_reminder.c.claim_token == bindparam("w_token"),
+            t_reminder.c.status == "sending",
+        )
+        .values(ready_at=bindparam("v_ready_at"))
+        .returning(latest)
+    )
 
 
 _PREPARED: dict[tuple[str, object], Prepared] = {}
@@ -486,29 +506,65 @@ def _prepared(conn: Connection, key: object, build: Callable[[], Any]) -> Prepar
     return found
 
 
-def _consents(conn: Connection, patient_id: int, channel: str, purpose: str, at: datetime) -> bool:
-    """``services.consent.has_consent``, as one prepared statement on the raw cursor (the hot path)."""
-    cursor = _prepared(conn, "consent", lambda: _CONSENT).execute(
-        conn, {"c_patient": patient_id, "c_channel": channel, "c_purpose": purpose, "c_at": at}
+def _renew_and_consent(
+    conn: Connection, token: str, item: _Item, channel: str, now: datetime, until: datetime
+) -> bool | None:
+    """Extend our claim to ``until`` and tell whether consent allows the message at ``now``.
+
+    Returns ``None`` when another dispatcher has taken the reminder over (nothing may be done with it).
+    """
+    cursor = _prepared(conn, "claim_check", _claim_check).execute(
+        conn,
+        {
+            "w_id": item.id,
+            "w_token": token,
+            "v_ready_at": until,
+            "c_patient": item.patient_id,
+            "c_channel": channel,
+            "c_purpose": item.purpose,
+            "c_at": now,
+        },
     )
     row = cursor.fetchone()
     cursor.close()
-    return DEFAULT_CONSENT[purpose] if row is None else bool(row[0])
+    if row is None:
+        return None
+    return DEFAULT_CONSENT[item.purpose] if row[0] is None else bool(row[0])
 
 
-_fixed_line = lru_cache(maxsize=65536)(is_fixed_line)
+@lru_cache(maxsize=65536)
+def fixed_line(e164: str) -> bool:
+    """``values.is_fixed_line`` without re-parsing: an E.164 string is split at its (prefix-free) country code.
+
+    Numbers whose national part starts with 0 (Italian land lines) go through the full parser.
+    """
+    digits = e164[1:]
+    if e164.startswith("+") and digits.isdigit():
+        for size in (1, 2, 3):
+            code = int(digits[:size])
+            if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                national = digits[size:]
+                if national and national[0] != "0":
+                    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+                    return bool(phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE)
+                break
+    return is_fixed_line(e164)
 
 
-def _decide(conn: Connection, batch: _Batch, item: _Item, now: datetime) -> _Outcome | _Send:
+def _decide(conn: Connection, batch: _Batch, item: _Item, now: datetime, until: datetime) -> _Outcome | _Send | None:
+    """The outcome for one claimed reminder, or the message to send; ``None`` when the claim was lost."""
     patient = batch.patients[item.patient_id]
     clinic = batch.clinics[item.clinic_id]
     channel = item.channel or ("sms" if patient.phone else "email")
-    if not _consents(conn, item.patient_id, channel, item.purpose, now):
+    allowed = _renew_and_consent(conn, batch.token, item, channel, now, until)
+    if allowed is None:
+        return None
+    if not allowed:
         return _suppress("no_consent", channel)
     address = patient.phone if channel == "sms" else patient.email
     if not address:
         return _suppress("no_address", item.channel)
-    if channel == "sms" and _fixed_line(address):
+    if channel == "sms" and fixed_line(address):
         return _suppress("not_mobile", channel)
     if in_quiet_hours(now, patient.timezone, clinic.quiet_start, clinic.quiet_end):
         until = quiet_hours_end(now, patient.timezone, clinic.quiet_start, clinic.quiet_end)
@@ -635,27 +691,6 @@ def _outcome_statement(keys: tuple[str, ...]) -> Any:
         )
         .values({key: bindparam(f"v_{key}") for key in keys})
     )
-
-
-_RENEW = (
-    update(t_reminder)
-    .where(
-        t_reminder.c.id == bindparam("w_id"),
-        t_reminder.c.claim_token == bindparam("w_token"),
-        t_reminder.c.status == "sending",
-    )
-    .values(ready_at=bindparam("v_ready_at"))
-)
-
-
-def _renew(conn: Connection, token: str, item: _Item, until: datetime) -> bool:
-    """Extend our claim on ``item`` to ``until``; ``False`` when another dispatcher has taken it over."""
-    cursor = _prepared(conn, "renew", lambda: _RENEW).execute(
-        conn, {"w_id": item.id, "w_token": token, "v_ready_at": until}
-    )
-    renewed: bool = cursor.rowcount == 1
-    cursor.close()
-    return renewed
 
 
 def _record(conn: Connection, token: str, item: _Item, outcome: _Outcome, report: DispatchReport) -> None:
