@@ -522,3 +522,15 @@ def test_fast_fixed_line_check_agrees_with_the_parser() -> None:
             assert fixed_line(e164) == is_fixed_line(e164), e164
             checked += 1
     assert checked > 500
+
+
+def test_visit_cancelled_after_the_claim_cancels_its_reminder(crm: ClinicCRM, patient: Patient) -> None:
+    visit = crm.visits.book(patient.id, starts_at=T0 + timedelta(days=1), kind="checkup")
+    r = crm.reminders.schedule(patient.id, kind="appointment", purpose="care", due_at=T0, visit_id=visit.id)
+    _claim(crm._factory, nullcontext, 10, T0, timedelta(minutes=10))  # a dispatcher claims it, then dies
+    crm.visits.cancel(visit.id, at=T0, reason="called in")  # cancel_visit_reminders skips the claimed row
+    assert crm.reminders.get(r.id).status == "sending"
+    sender = RecordingSender()
+    report = crm.reminders.dispatch(sender, now=T0 + timedelta(minutes=10))  # the take-over
+    assert (report.cancelled, report.sent, sender.messages) == (1, 0, [])
+    assert crm.reminders.get(r.id).status == "cancelled"

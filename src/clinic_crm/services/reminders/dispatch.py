@@ -93,6 +93,7 @@ class DispatchReport:
         held: reminders left pending because their clinic is paused for their purpose.
         failed: delivery attempts that failed in this call, retried later or not.
         gave_up: reminders that ended ``failed`` in this call (permanent error or too many attempts).
+        cancelled: reminders cancelled because their visit was cancelled (or missed) after they were claimed.
         claimed: reminders claimed by this call.
         fenced: outcomes not recorded because another dispatcher had taken the reminder over.
     """
@@ -103,13 +104,14 @@ class DispatchReport:
     held: int = 0
     failed: int = 0
     gave_up: int = 0
+    cancelled: int = 0
     claimed: int = 0
     fenced: int = 0
     suppressed_by_reason: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: DispatchReport) -> DispatchReport:
         """Add ``other``'s counts to this report (for several dispatch runs) and return it."""
-        for name in ("sent", "suppressed", "deferred", "held", "failed", "gave_up", "claimed", "fenced"):
+        for name in ("sent", "suppressed", "deferred", "held", "failed", "gave_up", "cancelled", "claimed", "fenced"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.suppressed_by_reason.items():
             self.suppressed_by_reason[reason] = self.suppressed_by_reason.get(reason, 0) + count
@@ -157,7 +159,7 @@ class _Batch:
     items: list[_Item]
     patients: dict[int, _PatientInfo]
     clinics: dict[int, _ClinicInfo]
-    visits: dict[int, datetime]
+    visits: dict[int, tuple[datetime, str]]
     paused: set[tuple[int, str]]
     templates: dict[tuple[int, str, str, str], TemplateText]
 
@@ -169,7 +171,7 @@ class _Batch:
 class _Outcome:
     """A change to record for one claimed reminder, fenced by the claim token."""
 
-    kind: str  # sent | suppressed | deferred | held | retry | failed
+    kind: str  # sent | suppressed | deferred | held | retry | failed | cancelled
     values: dict[str, Any]
     reason: str | None = None
 
@@ -343,8 +345,10 @@ def _load_context(session: Session, batch: _Batch) -> None:
     ):
         batch.clinics[c.id] = _ClinicInfo(c.name, c.quiet_start, c.quiet_end)
     if visit_ids:
-        for v in session.execute(select(t_visit.c.id, t_visit.c.starts_at).where(t_visit.c.id.in_(visit_ids))):
-            batch.visits[v.id] = v.starts_at
+        for v in session.execute(
+            select(t_visit.c.id, t_visit.c.starts_at, t_visit.c.status).where(t_visit.c.id.in_(visit_ids))
+        ):
+            batch.visits[v.id] = (v.starts_at, v.status)
     for pause in session.execute(
         select(t_clinic_pause.c.clinic_id, t_clinic_pause.c.purpose).where(
             t_clinic_pause.c.clinic_id.in_(clinic_ids),
@@ -559,6 +563,9 @@ def _decide(conn: Connection, batch: _Batch, item: _Item, now: datetime, until: 
     allowed = _renew_and_consent(conn, batch.token, item, channel, now, until)
     if allowed is None:
         return None
+    if item.visit_id is not None and batch.visits[item.visit_id][1] in ("cancelled", "no_show"):
+        # the visit was cancelled after this reminder was claimed (cancel_visit_reminders skips claimed rows)
+        return _Outcome("cancelled", {"status": "cancelled", "claim_token": None})
     if not allowed:
         return _suppress("no_consent", channel)
     address = patient.phone if channel == "sms" else patient.email
@@ -581,7 +588,7 @@ def _decide(conn: Connection, batch: _Batch, item: _Item, now: datetime, until: 
         locale=patient.locale,
         timezone=patient.timezone,
         channel=channel,
-        visit_at=batch.visits.get(item.visit_id) if item.visit_id is not None else None,
+        visit_at=batch.visits[item.visit_id][0] if item.visit_id is not None else None,
         url=_text(item.payload.get("url")),
         survey=_text(item.payload.get("survey_name")),
     )
@@ -719,3 +726,5 @@ def _record(conn: Connection, token: str, item: _Item, outcome: _Outcome, report
         report.held += 1
     elif outcome.kind == "failed":
         report.gave_up += 1
+    elif outcome.kind == "cancelled":
+        report.cancelled += 1
