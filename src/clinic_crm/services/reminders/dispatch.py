@@ -36,7 +36,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinic_crm.errors import DeliveryError, ValidationError
 from clinic_crm.messaging.message import OutboundMessage
 from clinic_crm.messaging.render import TemplateText, locale_candidates, message_fields, render_message
-from clinic_crm.models import MessageTemplate
 from clinic_crm.models.patients import display_name
 from clinic_crm.services.consent import DEFAULT_CONSENT
 from clinic_crm.services.reminders._prepared import Prepared, prepare
@@ -229,10 +228,11 @@ def dispatch_due(
         raise ValidationError("batch_size must be a positive integer", field="batch_size")
     policy = policy or RetryPolicy()
     report = DispatchReport()
+    cache = _CallCache()
     remaining = limit
     while remaining is None or remaining > 0:
         size = batch_size if remaining is None else min(batch_size, remaining)
-        batch = _claim(factory, guard, size, clock(), lease)
+        batch = _claim(factory, guard, size, clock(), lease, cache)
         if not batch.items:
             break
         report.claimed += len(batch.items)
@@ -267,37 +267,75 @@ def claim_query(dialect: str, size: int, now: datetime) -> Select[Any]:
     return _due_ids(dialect, size, now)
 
 
+@dataclass(slots=True)
+class _CallCache:
+    """What one ``dispatch`` call reads once: clinics and their templates (pauses are re-read per batch)."""
+
+    clinics: dict[int, _ClinicInfo] = field(default_factory=dict)
+    templates: dict[tuple[int, str, str, str], TemplateText] = field(default_factory=dict)
+
+
 def _claim(
     factory: sessionmaker[Session],
     guard: Callable[[], AbstractContextManager[object]],
     size: int,
     now: datetime,
     lease: timedelta,
+    cache: _CallCache | None = None,
 ) -> _Batch:
+    """Claim up to ``size`` due reminders and load everything needed to check and render them."""
+    cache = cache if cache is not None else _CallCache()
     token = uuid.uuid4().hex
     with _transaction(factory, guard) as session:
-        dialect = session.get_bind().dialect.name
-        claimed = session.execute(
-            update(t_reminder)
-            .where(t_reminder.c.id.in_(_due_ids(dialect, size, now).scalar_subquery()))
-            .values(status="sending", claim_token=token, claimed_at=now, ready_at=now + lease)
-            .returning(
-                t_reminder.c.id,
-                t_reminder.c.clinic_id,
-                t_reminder.c.patient_id,
-                t_reminder.c.visit_id,
-                t_reminder.c.kind,
-                t_reminder.c.purpose,
-                t_reminder.c.channel,
-                t_reminder.c.attempts,
-                t_reminder.c.idempotency_key,
-                t_reminder.c.payload,
-                t_reminder.c.expires_at,
-                t_reminder.c.care_plan_id,
-                t_reminder.c.due_at,
+        conn = session.connection()
+        dialect = conn.dialect.name
+        ids = [
+            row[0]
+            for row in conn.execute(
+                update(t_reminder)
+                .where(t_reminder.c.id.in_(_due_ids(dialect, size, now).scalar_subquery()))
+                .values(status="sending", claim_token=token, claimed_at=now, ready_at=now + lease)
+                .returning(t_reminder.c.id)
             )
-        ).all()
-        items = [
+        ]
+        batch = _Batch(token, [], {}, cache.clinics, {}, set(), cache.templates)
+        if ids:
+            _load(conn, batch, ids, cache)
+    return batch
+
+
+def _load(conn: Connection, batch: _Batch, ids: list[int], cache: _CallCache) -> None:
+    """The claimed reminders with their patients and visits (one query), plus pauses, clinics and templates."""
+    r, p, v = t_reminder, t_patient, t_visit
+    rows = conn.execute(
+        select(
+            r.c.id,
+            r.c.clinic_id,
+            r.c.patient_id,
+            r.c.visit_id,
+            r.c.kind,
+            r.c.purpose,
+            r.c.channel,
+            r.c.attempts,
+            r.c.idempotency_key,
+            r.c.payload,
+            r.c.expires_at,
+            r.c.care_plan_id,
+            p.c.family_name,
+            p.c.given_name,
+            p.c.phone,
+            p.c.email,
+            p.c.locale,
+            p.c.timezone,
+            v.c.starts_at,
+            v.c.status.label("visit_status"),
+        )
+        .select_from(r.join(p, p.c.id == r.c.patient_id).outerjoin(v, v.c.id == r.c.visit_id))
+        .where(r.c.id.in_(ids))
+        .order_by(r.c.due_at, r.c.id)
+    ).all()
+    for row in rows:
+        batch.items.append(
             _Item(
                 id=row.id,
                 clinic_id=row.clinic_id,
@@ -312,52 +350,33 @@ def _claim(
                 expires_at=row.expires_at,
                 has_care_plan=row.care_plan_id is not None,
             )
-            for row in sorted(claimed, key=lambda r: (r.due_at, r.id))
-        ]
-        batch = _Batch(token, items, {}, {}, {}, set(), {})
-        if items:
-            _load_context(session, batch)
-    return batch
-
-
-def _load_context(session: Session, batch: _Batch) -> None:
-    patient_ids = {item.patient_id for item in batch.items}
+        )
+        batch.patients[row.patient_id] = _PatientInfo(
+            display_name(row.family_name, row.given_name, row.locale), row.phone, row.email, row.locale, row.timezone
+        )
+        if row.visit_id is not None:
+            batch.visits[row.visit_id] = (row.starts_at, row.visit_status)
     clinic_ids = {item.clinic_id for item in batch.items}
-    visit_ids = {item.visit_id for item in batch.items if item.visit_id is not None}
-    for p in session.execute(
-        select(
-            t_patient.c.id,
-            t_patient.c.family_name,
-            t_patient.c.given_name,
-            t_patient.c.phone,
-            t_patient.c.email,
-            t_patient.c.locale,
-            t_patient.c.timezone,
-        ).where(t_patient.c.id.in_(patient_ids))
-    ):
-        batch.patients[p.id] = _PatientInfo(
-            display_name(p.family_name, p.given_name, p.locale), p.phone, p.email, p.locale, p.timezone
-        )
-    for c in session.execute(
-        select(t_clinic.c.id, t_clinic.c.name, t_clinic.c.quiet_start, t_clinic.c.quiet_end).where(
-            t_clinic.c.id.in_(clinic_ids)
-        )
-    ):
-        batch.clinics[c.id] = _ClinicInfo(c.name, c.quiet_start, c.quiet_end)
-    if visit_ids:
-        for v in session.execute(
-            select(t_visit.c.id, t_visit.c.starts_at, t_visit.c.status).where(t_visit.c.id.in_(visit_ids))
+    missing = clinic_ids - cache.clinics.keys()
+    if missing:
+        c = t_clinic
+        for clinic in conn.execute(select(c.c.id, c.c.name, c.c.quiet_start, c.c.quiet_end).where(c.c.id.in_(missing))):
+            cache.clinics[clinic.id] = _ClinicInfo(clinic.name, clinic.quiet_start, clinic.quiet_end)
+        t = t_message_template
+        for template in conn.execute(
+            select(t.c.clinic_id, t.c.kind, t.c.channel, t.c.locale, t.c.body, t.c.subject).where(
+                t.c.clinic_id.in_(missing)
+            )
         ):
-            batch.visits[v.id] = (v.starts_at, v.status)
-    for pause in session.execute(
+            cache.templates[(template.clinic_id, template.kind, template.channel, template.locale)] = TemplateText(
+                body=template.body, subject=template.subject
+            )
+    for pause in conn.execute(
         select(t_clinic_pause.c.clinic_id, t_clinic_pause.c.purpose).where(
-            t_clinic_pause.c.clinic_id.in_(clinic_ids),
-            t_clinic_pause.c.resumed_at.is_(None),
+            t_clinic_pause.c.clinic_id.in_(clinic_ids), t_clinic_pause.c.resumed_at.is_(None)
         )
     ):
         batch.paused.add((pause.clinic_id, pause.purpose))
-    for t in session.execute(select(MessageTemplate).where(t_message_template.c.clinic_id.in_(clinic_ids))).scalars():
-        batch.templates[(t.clinic_id, t.kind, t.channel, t.locale)] = TemplateText(body=t.body, subject=t.subject)
 
 
 def _process(
@@ -427,11 +446,24 @@ def _connection_steps(
     bind = factory.kw.get("bind")
     if isinstance(bind, Engine):
         with bind.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            begin = "BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else None
 
             @contextmanager
             def engine_step() -> Iterator[Connection]:
-                with guard(), conn.begin():
-                    yield conn
+                # Transaction control on the DB-API connection itself: every statement of a step runs on
+                # its raw cursor (see _prepared), and SQLAlchemy's per-transaction bookkeeping would
+                # cost more than the statements.  SQLite: the same BEGIN IMMEDIATE as db.py's engines.
+                with guard():
+                    if begin is not None:
+                        raw.execute(begin)
+                    try:
+                        yield conn
+                    except BaseException:
+                        raw.rollback()
+                        raise
+                    raw.commit()
 
             yield engine_step
         return
