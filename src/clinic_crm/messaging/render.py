@@ -94,6 +94,11 @@ def check_template_text(text: object, field: str, *, max_length: int = 4000) -> 
     return text
 
 
+@lru_cache(maxsize=1024)
+def _checked(text: str, field: str) -> str:
+    return check_template_text(text, field)
+
+
 @lru_cache(maxsize=16)
 def _load(locale: str) -> dict[str, dict[str, str]]:
     source = resources.files("clinic_crm.messaging").joinpath("templates", f"{locale}.json")
@@ -203,10 +208,10 @@ def render_message(
     body_text = override.body if override is not None else builtin.body
     subject_text = (override.subject if override is not None else None) or builtin.subject
     values = {key: fields.get(key, "") for key in FIELDS}
-    body = check_template_text(body_text, "body").format_map(values).strip()
+    body = _checked(body_text, "body").format_map(values).strip()
     if purpose == "marketing" and values["opt_out"] not in body:
         body = f"{body}\n{values['opt_out']}"
     subject = None
     if channel == "email" and subject_text is not None:
-        subject = check_template_text(subject_text, "subject").format_map(values).strip()
+        subject = _checked(subject_text, "subject").format_map(values).strip()
     return Rendered(subject=subject, body=body)

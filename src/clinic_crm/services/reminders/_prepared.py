@@ -28,14 +28,20 @@ class Prepared:
     positional: tuple[str, ...] | None
     defaults: dict[str, Any]
     processors: dict[str, Callable[[Any], Any]]
+    #: per positional parameter: (name, default, processor or None)
+    plan: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...] = ()
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         """The DB-API parameters for ``values`` (a tuple for positional paramstyles, else a dict)."""
+        if self.positional is not None:
+            out = []
+            for name, default, process in self.plan:
+                value = values.get(name, default)
+                out.append(value if process is None else process(value))
+            return tuple(out)
         merged = {**self.defaults, **values}
         for name, process in self.processors.items():
             merged[name] = process(merged[name])
-        if self.positional is not None:
-            return tuple(merged[name] for name in self.positional)
         return merged
 
     def execute(self, conn: Connection, values: Mapping[str, Any]) -> Any:
@@ -54,9 +60,6 @@ def prepare(statement: ClauseElement, dialect: Dialect) -> Prepared:
         if process is not None:
             processors[name] = process
     positional = tuple(compiled.positiontup) if compiled.positional else None
-    return Prepared(
-        sql=compiled.string,
-        positional=positional,
-        defaults={name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required},
-        processors=processors,
-    )
+    defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+    plan = tuple((name, defaults.get(name), processors.get(name)) for name in positional or ())
+    return Prepared(sql=compiled.string, positional=positional, defaults=defaults, processors=processors, plan=plan)
