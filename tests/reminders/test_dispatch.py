@@ -18,6 +18,7 @@ from tests.conftest import T0
 from tests.reminders.conftest import FIXED_LINE, MOBILE, MOBILE_2
 
 MIN = timedelta(minutes=1)
+DAY = timedelta(days=1)
 
 
 def test_sends_a_due_reminder_with_its_key_and_records_the_outcome(
@@ -534,3 +535,39 @@ def test_visit_cancelled_after_the_claim_cancels_its_reminder(crm: ClinicCRM, pa
     report = crm.reminders.dispatch(sender, now=T0 + timedelta(minutes=10))  # the take-over
     assert (report.cancelled, report.sent, sender.messages) == (1, 0, [])
     assert crm.reminders.get(r.id).status == "cancelled"
+
+
+def test_dispatch_without_now_uses_the_clock(
+    crm: ClinicCRM, clinic: Clinic, patient: Patient, sender: RecordingSender
+) -> None:
+    crm.clinics.update(clinic.id, quiet_hours=(time(0), time(0)))  # no quiet hours: the test may run at night
+    r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=datetime.now(UTC) - MIN)
+    later = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=datetime.now(UTC) + DAY)
+    before = datetime.now(UTC)
+    assert crm.reminders.dispatch(sender).sent == 1
+    stored = crm.reminders.get(r.id)
+    assert stored.status == "sent" and stored.sent_at is not None and before <= stored.sent_at <= datetime.now(UTC)
+    assert crm.reminders.get(later.id).status == "pending"
+
+
+def test_threads_dispatching_at_once_send_each_reminder_once(
+    crm: ClinicCRM, make_patient: Callable[..., Patient]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    patients = [make_patient(phone=f"+8869{n:08d}") for n in range(10_000_000, 10_000_010)]
+    ids = [
+        crm.reminders.schedule(p.id, kind="recall", purpose="care", due_at=T0 - timedelta(minutes=n)).id
+        for p in patients
+        for n in range(12)
+    ]
+    sender = RecordingSender()
+
+    def run(_: int) -> DispatchReport:
+        return crm.reminders.dispatch(sender, now=T0, batch_size=7)
+
+    with ThreadPoolExecutor(4) as pool:
+        reports = list(pool.map(run, range(4)))
+    assert sum(r.sent for r in reports) == len(ids) == 120
+    assert sorted(m.reminder_id for m in sender.messages) == sorted(ids)
+    assert {crm.reminders.get(i).status for i in ids} == {"sent"}
