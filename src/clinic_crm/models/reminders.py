@@ -67,6 +67,14 @@ class Reminder(Base, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # e.g. survey link
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
+    def __repr__(self) -> str:  # the payload may hold a survey link's secret token: keep it out of logs
+        return (
+            f"Reminder(id={self.id!r}, patient_id={self.patient_id!r}, kind={self.kind!r}, "
+            f"purpose={self.purpose!r}, status={self.status!r})"
+        )
+
+    __str__ = __repr__
+
 
 class ClinicPause(Base, table=True):
     """A pause of a clinic's messages for one purpose (e.g. marketing during an incident); history kept."""
