@@ -445,7 +445,9 @@ def _connection_steps(
     """
     bind = factory.kw.get("bind")
     if isinstance(bind, Engine):
-        with bind.connect() as conn:
+        with guard():  # an in-memory database shares one connection: check it out and in under the lock
+            conn = bind.connect()
+        try:
             raw = conn.connection.driver_connection
             assert raw is not None
             begin = "BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else None
@@ -466,6 +468,9 @@ def _connection_steps(
                     raw.commit()
 
             yield engine_step
+        finally:
+            with guard():
+                conn.close()
         return
 
     @contextmanager
