@@ -251,6 +251,8 @@ def test_paused_marketing_is_held_then_sent_after_resume(
     assert (report.held, report.sent) == (1, 1)
     assert crm.reminders.get(promo.id).status == "pending"
     assert crm.reminders.dispatch(sender, now=T0).claimed == 0  # not re-claimed in a loop
+    assert crm.reminders.dispatch(sender, now=T0 + timedelta(minutes=4)).claimed == 0
+    assert crm.reminders.dispatch(sender, now=T0 + timedelta(minutes=5)).held == 1  # looked at again: still held
     assert crm.reminders.resume(clinic.id) == 1
     report = crm.reminders.dispatch(sender, now=T0)
     assert report.sent == 1 and crm.reminders.get(promo.id).status == "sent"

@@ -21,7 +21,7 @@ from clinic_crm.models import Clinic
 from tests.conftest import T0
 
 TAIPEI = timedelta(hours=8)  # Asia/Taipei has no daylight saving time
-HOLD = timedelta(hours=1)
+HOLD = timedelta(minutes=5)
 
 
 def quiet(now: datetime) -> bool:

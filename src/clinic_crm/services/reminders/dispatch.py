@@ -56,7 +56,7 @@ __all__ = ["DispatchReport", "RetryPolicy", "dispatch_due", "HOLD_RECHECK", "DEF
 log = logging.getLogger("clinic_crm.reminders")
 
 #: How long a held reminder (clinic paused) waits before it is looked at again; ``resume`` makes it due at once.
-HOLD_RECHECK = timedelta(hours=1)
+HOLD_RECHECK = timedelta(minutes=5)
 #: Rows claimed per claim transaction when ``limit`` does not ask for fewer.
 DEFAULT_BATCH_SIZE = 100
 
