@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -46,32 +47,33 @@ def clean_patient_fields(clinic: Clinic, fields: dict[str, Any]) -> dict[str, An
     """
     clean: dict[str, Any] = {}
     for key, value in fields.items():
-        if key in ("family_name", "given_name"):
-            clean[key] = normalize_name(value, key)
-        elif key == "phone":
-            clean[key] = None if value is None else normalize_phone(value, clinic.region)
-        elif key == "email":
-            clean[key] = None if value is None else normalize_email(value)
-        elif key == "birth_date":
-            clean[key] = None if value is None else _birth_date(value)
-        elif key == "locale":
-            clean[key] = clinic.locale if value is None else check_locale(value)
-        elif key == "timezone":
-            clean[key] = clinic.timezone if value is None else check_timezone(value)
-        elif key == "external_id":
-            clean[key] = optional_text(value, "external_id", max_length=100)
-        else:
+        cleaner = _CLEANERS.get(key)
+        if cleaner is None:
             raise ValidationError(
                 f"{key} is not a patient field; expected one of {', '.join(PATIENT_FIELDS)}", field=key
             )
+        clean[key] = cleaner(clinic, value)
     return clean
 
 
 def _birth_date(value: object) -> date:
     born = parse_date(value, "birth_date")
-    if born > date.today() or born.year < 1880:
+    if born.year < 1880 or born > date.today():
         raise ValidationError("birth_date must be between 1880 and today", field="birth_date")
     return born
+
+
+#: One cleaner per patient field: ``(clinic, value) -> stored value``; ``None`` means "clear" where allowed.
+_CLEANERS: dict[str, Callable[[Clinic, Any], Any]] = {
+    "family_name": lambda _c, v: normalize_name(v, "family_name"),
+    "given_name": lambda _c, v: normalize_name(v, "given_name"),
+    "phone": lambda c, v: None if v is None else normalize_phone(v, c.region),
+    "email": lambda _c, v: None if v is None else normalize_email(v),
+    "birth_date": lambda _c, v: None if v is None else _birth_date(v),
+    "locale": lambda c, v: c.locale if v is None else check_locale(v),
+    "timezone": lambda c, v: c.timezone if v is None else check_timezone(v),
+    "external_id": lambda _c, v: optional_text(v, "external_id", max_length=100),
+}
 
 
 def register_patient(
