@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import Connection, Engine, Select, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Select, bindparam, func, select, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.errors import DeliveryError, ValidationError
@@ -251,15 +251,32 @@ def _transaction(
 
 
 def _due_ids(dialect: str, size: int, now: datetime) -> Select[Any]:
-    query = (
-        select(t_reminder.c.id)
-        .where(t_reminder.c.status.in_(("pending", "sending")), t_reminder.c.ready_at <= now)
-        .order_by(t_reminder.c.ready_at, t_reminder.c.id)
-        .limit(size)
-    )
+    """The ids of up to ``size`` claimable reminders: expired claims (take-overs) first, then pending, oldest first.
+
+    PostgreSQL: one index scan on ``(status, ready_at)`` with ``FOR UPDATE SKIP LOCKED``.  SQLite: two
+    index range scans (``status = 'sending'``, then ``'pending'``) that return rows already in
+    ``ready_at`` order, so a large backlog is never sorted (``status IN (…) ORDER BY ready_at`` would
+    sort every due row on each claim).
+    """
+    r = t_reminder
     if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return query
+        return (
+            select(r.c.id)
+            .where(r.c.status.in_(("pending", "sending")), r.c.ready_at <= now)
+            .order_by(r.c.ready_at, r.c.id)
+            .limit(size)
+            .with_for_update(skip_locked=True)
+        )
+    branches = [
+        select(r.c.id)
+        .where(r.c.status == status, r.c.ready_at <= now)
+        .order_by(r.c.ready_at, r.c.id)
+        .limit(size)
+        .subquery()
+        for status in ("sending", "pending")
+    ]
+    both = union_all(*(select(branch.c.id) for branch in branches)).subquery()
+    return select(both.c.id).limit(size)
 
 
 def claim_query(dialect: str, size: int, now: datetime) -> Select[Any]:
