@@ -1,6 +1,7 @@
 """Dispatching due reminders: claim, check, render, send, record — each outcome in its own short transaction.
 
-For every claimed reminder, in this order (see ``docs/reminders.md``):
+For every claimed reminder, in this order (see ``docs/reminders.md``) — after renewing the claim
+(a reminder another dispatcher took over is skipped) and cancelling one whose visit was cancelled:
 
 1. consent for the channel and purpose at ``now``, re-read right before sending → ``suppressed`` ``"no_consent"``
 2. an address on that channel → ``suppressed`` ``"no_address"``
@@ -15,7 +16,8 @@ token and a lease (``ready_at = now + lease``).  PostgreSQL uses ``FOR UPDATE SK
 SQLite serialises claims with the ``BEGIN IMMEDIATE`` write lock.  A row whose lease expired is
 claimed again by whoever comes next, with the same idempotency key.  Every outcome is written
 with ``WHERE id = :id AND claim_token = :token`` so a dispatcher whose lease was taken over
-changes nothing.  No transaction is open while ``sender.send`` runs.
+changes nothing.  No transaction is open while ``sender.send`` runs.  The per-message statements
+are compiled once per dialect and run on the DB-API cursor (:mod:`._prepared`).
 """
 
 from __future__ import annotations
