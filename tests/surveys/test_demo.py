@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from clinic_crm import ClinicCRM
 from clinic_crm.models import Clinic, Response
-from clinic_crm.services.surveys.demo import DEMO_SURVEY_NAME, seed_demo_surveys
+from clinic_crm.demo.surveys import DEMO_SURVEY_NAME, seed_demo_surveys
 from tests.conftest import T0, count_rows
 from tests.surveys.conftest import VisitFactory
 

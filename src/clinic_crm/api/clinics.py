@@ -45,6 +45,10 @@ class ClinicsAPI:
         """Return the clinic.  Raises ``NotFound``."""
         return self._unit.run(svc.get_clinic, clinic_id)
 
+    def list(self) -> list[Clinic]:
+        """Every clinic, ordered by id."""
+        return self._unit.run(svc.list_clinics)
+
     def update(self, clinic_id: int, **fields: Any) -> Clinic:
         """Change settings: ``name``, ``timezone``, ``locale``, ``quiet_hours``, ``appointment_offsets``
         (minutes before a visit), ``survey_url_template``, ``survey_delay_minutes``.

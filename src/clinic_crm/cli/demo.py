@@ -18,6 +18,9 @@ def register(subparsers: Any) -> None:
     add_db_option(parser)
     parser.add_argument("--patients", type=int, default=400, help="how many patients (default %(default)s)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default %(default)s)")
+    parser.add_argument(
+        "--outbox", default="outbox.jsonl", help="where dispatched demo messages are written (default %(default)s)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -25,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
     """Migrate ``--db``, fill it with the demo data and print a summary."""
     with ClinicCRM(args.db) as crm:
         crm.migrate()
-        summary = build_demo(crm, patients=args.patients, seed=args.seed)
+        if crm.clinics.list():
+            print("error: the database already has clinics; give the demo a new file (--db sqlite:///demo2.db)")
+            return 2
+        summary = build_demo(crm, patients=args.patients, seed=args.seed, outbox=args.outbox)
     print(f"database: {args.db}")
     print(f"clinics: {len(summary.clinics)} (ids {', '.join(map(str, summary.clinics))})")
     print(f"patients: {summary.patients}")

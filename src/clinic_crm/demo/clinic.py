@@ -1,4 +1,4 @@
-"""A realistic synthetic clinic for trying clinic_crm out (``clinic-crm demo``).
+"""The demo clinic: two clinics, their patients and a year of visits.
 
 Everything is generated from a seeded random generator: the same seed gives
 the same clinic.  No real person's data is involved.
@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 
 import phonenumbers
 
-from clinic_crm.crm import ClinicCRM
+from clinic_crm.crm import ClinicCRM  # the demo sits above the facade, like the CLI
 from clinic_crm.values import utcnow
 
 FAMILY_ZH = "陳林黃張李王吳劉蔡楊許鄭謝郭洪曾邱廖賴周"
@@ -98,13 +98,15 @@ def _phone(rng: random.Random) -> str | None:
     return None
 
 
-def build_demo(crm: ClinicCRM, *, patients: int = 400, seed: int = 7, now: datetime | None = None) -> DemoSummary:
-    """Create two clinics, ``patients`` patients and a year of visits; then reminders and surveys where built.
+def build_demo_clinic(
+    crm: ClinicCRM, *, rng: random.Random, patients: int = 400, now: datetime | None = None
+) -> DemoSummary:
+    """Create two clinics, ``patients`` patients (Taiwanese and international numbers) and a year of visits.
 
     Returns:
         A summary of what was created (counts only, no patient data).
     """
-    rng = random.Random(seed)
+
     now = now or utcnow()
     summary = DemoSummary()
     main = crm.clinics.create("Sunrise Dental 日昇牙醫", timezone="Asia/Taipei", locale="zh_TW", region="TW")

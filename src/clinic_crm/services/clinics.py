@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import Clinic
@@ -60,6 +62,11 @@ def _quiet_hours(value: object) -> tuple[time, time]:
 def get_clinic(session: Session, clinic_id: int) -> Clinic:
     """Return the clinic or raise ``NotFound``."""
     return get_or_404(session, Clinic, clinic_id)
+
+
+def list_clinics(session: Session) -> list[Clinic]:
+    """Every clinic, ordered by id."""
+    return list(session.scalars(select(Clinic).order_by(col(Clinic.id))))
 
 
 _UPDATABLE = (
