@@ -573,3 +573,10 @@ def test_threads_dispatching_at_once_send_each_reminder_once(
     assert sum(r.sent for r in reports) == len(ids) == 120
     assert sorted(m.reminder_id for m in sender.messages) == sorted(ids)
     assert {crm.reminders.get(i).status for i in ids} == {"sent"}
+
+
+def test_reports_merge() -> None:
+    a = DispatchReport(sent=1, suppressed=2, suppressed_by_reason={"no_consent": 2})
+    b = DispatchReport(sent=3, failed=1, suppressed=1, suppressed_by_reason={"no_consent": 1})
+    merged = a.merge(b)
+    assert (merged.sent, merged.failed, merged.suppressed, merged.suppressed_by_reason) == (4, 1, 3, {"no_consent": 3})

@@ -316,3 +316,53 @@ def test_cancel_a_pending_reminder_only(crm: ClinicCRM, patient: Patient, sender
     with pytest.raises(InvalidTransition):
         crm.reminders.cancel(b.id)
     assert [m.reminder_id for m in sender.messages] == [b.id]
+
+
+def test_rrule_recall_keeps_reminding_at_each_occurrence(crm: ClinicCRM, patient: Patient) -> None:
+    crm.reminders.add_recall(patient.id, kind="recall", every="FREQ=MONTHLY", after_visit_kind="cleaning")
+    _complete(crm, patient, datetime(2026, 1, 5, 2, 0, tzinfo=UTC))
+    sender = RecordingSender()
+    for month in (2, 3, 4):
+        now = datetime(2026, month, 5, 3, 0, tzinfo=UTC)
+        assert crm.reminders.plan(now=now, horizon=timedelta(hours=1)) == 1
+        assert crm.reminders.dispatch(sender, now=now).sent == 1
+    assert [r.due_at.month for r in crm.reminders.list(patient_id=patient.id, status="sent")] == [2, 3, 4]
+    # a "6 months" text plan reminds once per completed visit
+    crm.reminders.add_recall(patient.id, kind="xray_recall", every="1 month", after_visit_kind="xray")
+    _complete(crm, patient, datetime(2026, 1, 5, 2, 0, tzinfo=UTC), kind="xray")
+    crm.reminders.plan(now=datetime(2026, 2, 5, 3, 0, tzinfo=UTC), horizon=timedelta(days=90))
+    [xray] = crm.reminders.list(patient_id=patient.id, kind="xray_recall")
+    assert xray.due_at == datetime(2026, 2, 5, 2, 0, tzinfo=UTC)
+
+
+def test_a_birthday_greeting_sent_a_day_late_expires(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender
+) -> None:
+    p = make_patient(birth_date=date(1990, 3, 4))
+    crm.patients.grant_consent(p.id, "sms", "marketing", source="form", at=T0 - DAY)
+    crm.reminders.plan(now=datetime(2026, 3, 3, 16, 0, tzinfo=UTC), horizon=DAY)  # 4 March 00:00 Taipei
+    report = crm.reminders.dispatch(sender, now=datetime(2026, 3, 5, 2, 0, tzinfo=UTC))  # 5 March, 10:00
+    assert report.suppressed_by_reason == {"expired": 1} and sender.messages == []
+
+
+def test_greeting_starts_on_and_inactive_clinic_patients(
+    crm: ClinicCRM, clinic: Clinic, make_patient: Callable[..., Patient]
+) -> None:
+    make_patient()
+    crm.reminders.add_greeting(clinic.id, kind="anniversary", month=3, day=10, starts_on=date(2027, 1, 1))
+    assert crm.reminders.plan(now=datetime(2026, 3, 9, tzinfo=UTC), horizon=timedelta(days=3)) == 0
+    assert crm.reminders.plan(now=datetime(2027, 3, 9, tzinfo=UTC), horizon=timedelta(days=3)) == 1
+    with pytest.raises(ValidationError):
+        crm.reminders.add_greeting(clinic.id, kind="x", month=1, day=1, local_time="10:00")  # type: ignore[arg-type]
+
+
+def test_list_filters_and_validates(crm: ClinicCRM, patient: Patient) -> None:
+    crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0 + DAY)
+    crm.reminders.schedule(patient.id, kind="survey", purpose="care", due_at=T0)
+    assert [r.kind for r in crm.reminders.list(patient_id=patient.id)] == ["survey", "recall"]
+    assert [r.kind for r in crm.reminders.list(kind="recall", status="pending")] == ["recall"]
+    assert len(crm.reminders.list(limit=1)) == 1
+    with pytest.raises(ValidationError):
+        crm.reminders.list(status="lost")
+    with pytest.raises(ValidationError):
+        crm.reminders.list(limit=0)
