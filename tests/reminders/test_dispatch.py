@@ -580,3 +580,28 @@ def test_reports_merge() -> None:
     b = DispatchReport(sent=3, failed=1, suppressed=1, suppressed_by_reason={"no_consent": 1})
     merged = a.merge(b)
     assert (merged.sent, merged.failed, merged.suppressed, merged.suppressed_by_reason) == (4, 1, 3, {"no_consent": 3})
+
+
+def test_an_interrupted_dispatcher_hands_back_what_it_did_not_reach(
+    crm: ClinicCRM, make_patient: Callable[..., Patient]
+) -> None:
+    ids = [
+        crm.reminders.schedule(make_patient().id, kind="recall", purpose="care", due_at=T0 - timedelta(minutes=n)).id
+        for n in range(4, 0, -1)
+    ]
+
+    class Interrupted(RecordingSender):
+        def send(self, message: OutboundMessage) -> str:
+            if len(self.messages) == 1:
+                raise KeyboardInterrupt
+            return super().send(message)
+
+    with pytest.raises(KeyboardInterrupt):
+        crm.reminders.dispatch(Interrupted(), now=T0)
+    statuses = [crm.reminders.get(i).status for i in ids]
+    assert statuses == ["sent", "sending", "pending", "pending"]  # the in-flight one waits for its lease
+    assert [crm.reminders.get(i).ready_at for i in ids[2:]] == [T0 - timedelta(minutes=2), T0 - MIN]
+    later = RecordingSender()
+    assert crm.reminders.dispatch(later, now=T0).sent == 2
+    assert crm.reminders.dispatch(later, now=T0 + timedelta(minutes=10)).sent == 1  # lease over: taken over
+    assert sorted(m.reminder_id for m in later.messages) == sorted(ids[1:])
