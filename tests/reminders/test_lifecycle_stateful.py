@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -168,7 +167,6 @@ class ReminderLifecycle(RuleBasedStateMachine):
             assert self.sender.accepted.get(reminder_id, 0) == (1 if expected.status == "sent" else 0)
 
 
-@pytest.mark.slow
 def test_reminder_lifecycle_matches_the_model(crm: ClinicCRM, clinic: Clinic) -> None:
     ReminderLifecycle.crm = crm
     ReminderLifecycle.clinic = clinic
