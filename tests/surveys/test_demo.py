@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from clinic_crm import ClinicCRM
-from clinic_crm.models import Clinic, Response
 from clinic_crm.demo.surveys import DEMO_SURVEY_NAME, seed_demo_surveys
+from clinic_crm.models import Clinic, Response
 from tests.conftest import T0, count_rows
 from tests.surveys.conftest import VisitFactory
 
