@@ -719,8 +719,18 @@ def _deliver(sender: Any, message: OutboundMessage, item: _Item, now: datetime, 
 
 
 def _scrub(error: str, message: OutboundMessage) -> str:
-    """The sender's error text with the recipient's address removed, truncated for the column."""
-    return ("DeliveryError: " + error.replace(message.to, "<to>"))[:500]
+    """The sender's error text without patient data, truncated for the column.
+
+    Providers echo what they were given, so in the error text the
+    recipient's address becomes ``<to>``, and every word of the message text (which holds the
+    patient's name) becomes ``…``.
+    """
+    private = (message.to, message.body, message.subject or "")
+    words = [
+        "…" if any(word in text for text in private) or message.to in word else word
+        for word in error.replace(message.to, " <to> ").split()
+    ]
+    return ("DeliveryError: " + " ".join(words))[:500]
 
 
 def _failure(item: _Item, now: datetime, policy: RetryPolicy, *, retryable: bool, error: str) -> _Outcome:
