@@ -71,7 +71,9 @@ def test_full_flow_keeps_patient_data_out_of_logs_and_errors(
     crm.reminders.schedule(pid, kind="recall", purpose="care", due_at=T0, channel="email")
     result = crm.reminders.dispatch(LeakySender(), now=T0 + timedelta(hours=2))  # 10:00 Taipei
     assert result.failed == 2
-    for reminder in crm.reminders.list(patient_id=pid) if hasattr(crm.reminders, "list") else []:
+    stored = crm.reminders.list(patient_id=pid)
+    assert len(stored) == 2 and all(r.last_error for r in stored)
+    for reminder in stored:
         errors.append(str(reminder.last_error or ""))
         errors.append(repr(reminder))
     errors.append(repr(patient))
