@@ -79,10 +79,12 @@ def test_bad_name_and_unknown_clinic(crm: ClinicCRM, sclinic: Clinic) -> None:
     assert count_rows(crm, "survey") == 0
 
 
-def test_same_name_twice_is_a_conflict(crm: ClinicCRM, survey: Survey) -> None:
-    with pytest.raises(Conflict):
-        crm.surveys.create(survey.clinic_id, name=survey.name, questions=QUESTIONS)
-    assert count_rows(crm, "survey") == 1
+def test_same_name_again_makes_the_next_version(crm: ClinicCRM, survey: Survey) -> None:
+    again = crm.surveys.create(survey.clinic_id, name=survey.name, questions=QUESTIONS[:1])
+    assert again.id != survey.id and (again.name, again.version) == (survey.name, 2)
+    assert crm.surveys.get(survey.id).question_list == QUESTIONS  # type: ignore[arg-type]
+    assert crm.surveys.latest(survey.clinic_id, survey.name).id == again.id
+    assert count_rows(crm, "survey") == 2
 
 
 def test_update_without_responses_changes_the_version_in_place(crm: ClinicCRM, survey: Survey) -> None:

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import col
 
-from clinic_crm import ClinicCRM, Conflict, NaiveDatetimeError, NotFound, ValidationError
+from clinic_crm import ClinicCRM, Conflict, NaiveDatetimeError, NotFound, TokenExpired, ValidationError
 from clinic_crm.models import Clinic, Invitation, Reminder, Survey, Visit
 from tests.conftest import T0, count_rows
-from tests.surveys.conftest import QUESTIONS, VisitFactory
+from tests.surveys.conftest import VisitFactory
 
 
 def _reminder(crm: ClinicCRM, reminder_id: int) -> dict[str, Any]:
@@ -152,25 +152,23 @@ def test_bad_arguments(crm: ClinicCRM, survey: Survey, completed_visit: VisitFac
     assert count_rows(crm, "invitation") == 0 and count_rows(crm, "reminder") == 0
 
 
-def test_one_invitation_per_visit_and_survey_across_versions(
+def test_inviting_a_visit_again_makes_a_new_invitation(
     crm: ClinicCRM, survey: Survey, completed_visit: VisitFactory
 ) -> None:
-    visit, other = completed_visit(), completed_visit()
-    assert survey.id is not None and visit.id is not None and other.id is not None
-    inv = crm.surveys.invite(survey.id, visit_id=visit.id, at=T0)
-    with pytest.raises(Conflict):
-        crm.surveys.invite(survey.id, visit_id=visit.id, at=T0)
-    crm.surveys.submit(inv.token, {"recommend": 9, "overall": 5}, at=T0 + timedelta(hours=1))
-    v2 = crm.surveys.update(survey.id, questions=QUESTIONS[:1])
-    assert v2.id is not None and v2.id != survey.id
-    with pytest.raises(Conflict):
-        crm.surveys.invite(v2.id, visit_id=visit.id, at=T0)
-    assert count_rows(crm, "invitation") == 1 and count_rows(crm, "reminder") == 1
-    # another survey of the clinic may invite the same visit
-    staff = crm.surveys.create(survey.clinic_id, name="Staff", questions=QUESTIONS[1:2])
-    assert staff.id is not None
-    crm.surveys.invite(staff.id, visit_id=visit.id, at=T0)
-    assert count_rows(crm, "invitation") == 2
+    visit = completed_visit()
+    assert survey.id is not None and visit.id is not None
+    first = crm.surveys.invite(survey.id, visit_id=visit.id, at=T0)
+    second = crm.surveys.invite(survey.id, visit_id=visit.id, at=T0 + timedelta(days=20))  # staff re-sends
+    assert second.token != first.token and second.id != first.id
+    crm.surveys.submit(second.token, {"recommend": 9, "overall": 5}, at=T0 + timedelta(days=20, hours=1))
+    with pytest.raises(TokenExpired):
+        crm.surveys.submit(first.token, {"recommend": 9, "overall": 5}, at=T0 + timedelta(days=20, hours=1))
+    assert count_rows(crm, "invitation") == 2 and count_rows(crm, "reminder") == 2
+    # the nightly job never invites a visit that already has an invitation to the survey
+    assert (
+        crm.surveys.invite_completed(survey.id, since=T0 - timedelta(days=30), until=T0 + timedelta(days=30), at=T0)
+        == 0
+    )
 
 
 def test_invite_completed_invites_each_completed_visit_of_the_period_once(

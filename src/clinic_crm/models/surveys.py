@@ -39,7 +39,7 @@ class Invitation(Base, table=True):
     """An invitation to answer a survey about one visit, carrying a single-use token."""
 
     __tablename__ = "invitation"
-    __table_args__ = (Index(None, "clinic_id", "sent_at"), UniqueConstraint("survey_id", "visit_id"))
+    __table_args__ = (Index(None, "clinic_id", "sent_at"), Index(None, "survey_id", "visit_id"))
 
     id: int | None = Field(default=None, primary_key=True)
     survey_id: int = Field(sa_column=Column(Integer, ForeignKey("survey.id"), nullable=False))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:52:59.426513
+Create Date: 2026-11-25 22:54:59.224773
 """
 
 from collections.abc import Sequence
@@ -255,11 +255,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["survey_id"], ["survey.id"], name=op.f("fk_invitation_survey_id_survey")),
         sa.ForeignKeyConstraint(["visit_id"], ["visit.id"], name=op.f("fk_invitation_visit_id_visit")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invitation")),
-        sa.UniqueConstraint("survey_id", "visit_id", name=op.f("uq_invitation_survey_id_visit_id")),
         sa.UniqueConstraint("token", name=op.f("uq_invitation_token")),
     )
     with op.batch_alter_table("invitation", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_invitation_clinic_id_sent_at"), ["clinic_id", "sent_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_invitation_survey_id_visit_id"), ["survey_id", "visit_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_invitation_visit_id"), ["visit_id"], unique=False)
 
     op.create_table(
@@ -346,6 +346,7 @@ def downgrade() -> None:
     op.drop_table("response")
     with op.batch_alter_table("invitation", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_invitation_visit_id"))
+        batch_op.drop_index(batch_op.f("ix_invitation_survey_id_visit_id"))
         batch_op.drop_index(batch_op.f("ix_invitation_clinic_id_sent_at"))
 
     op.drop_table("invitation")

@@ -109,8 +109,8 @@ def _create(
     session.add_all(invitations)
     try:
         session.flush()
-    except IntegrityError as exc:  # a concurrent invite of the same visit won the race
-        raise Conflict("the visit already has an invitation to this survey") from exc
+    except IntegrityError as exc:  # a token collision: 256 random bits make this practically impossible
+        raise Conflict("could not store the invitation; try again") from exc
     if not (send and clinic.survey_url_template):
         return invitations
     delay = timedelta(minutes=clinic.survey_delay_minutes)
@@ -185,7 +185,7 @@ def invite(
     channel: str | None = None,
     send: bool = True,
 ) -> Invitation:
-    """Invite the patient of a completed visit to answer a survey.
+    """Invite the patient of a completed visit to answer a survey (sent as a ``care`` reminder).
 
     Args:
         survey_id: the survey version to answer.
@@ -206,8 +206,11 @@ def invite(
         NaiveDatetimeError: ``at`` is naive.
         ValidationError: the visit belongs to another clinic (``.field == "visit_id"``);
             a malformed ``expires_in`` or ``channel``.
-        Conflict: the visit is not completed, or already has an invitation to this survey
-            (any version).
+        Conflict: the visit is not completed.
+
+    Inviting a visit again is allowed (staff re-sending a fresh link, say): it is an explicit
+    act, so it makes a new invitation with its own token.  The nightly
+    :func:`invite_completed` never invites a visit that already has an invitation.
     """
     when = aware(at, "at")
     expiry = _check_expiry(expires_in)
@@ -219,8 +222,6 @@ def invite(
         raise ValidationError("visit_id belongs to another clinic than the survey", field="visit_id")
     if visit.status != "completed" or visit.completed_at is None:
         raise Conflict(f"visit {visit_id} is {visit.status}; only a completed visit can be invited to a survey")
-    if session.scalar(select(_same_survey_invited(survey, visit_id))):
-        raise Conflict(f"visit {visit_id} already has an invitation to this survey")
     clinic = get_or_404(session, Clinic, survey.clinic_id)
     patient = get_or_404(session, Patient, visit.patient_id)
     target = _Target(
@@ -261,7 +262,6 @@ def invite_completed(
         NotFound: no such survey.
         NaiveDatetimeError: a naive datetime.
         ValidationError: ``since`` is not before ``until``; a malformed ``expires_in``.
-        Conflict: a concurrent run invited one of the visits first (nothing of this run is kept).
     """
     start = aware(since, "since")
     end = aware(until, "until")
@@ -269,7 +269,9 @@ def invite_completed(
     if not start < end:
         raise ValidationError("since must be before until", field="since")
     expiry = _check_expiry(expires_in)
-    survey = get_or_404(session, Survey, survey_id)
+    # lock the survey row: two nightly runs of one survey queue here (PostgreSQL; SQLite's write lock
+    # already serialises them), so the second sees the first's invitations and invites nobody twice
+    survey = get_or_404(session, Survey, survey_id, for_update=True)
     clinic = get_or_404(session, Clinic, survey.clinic_id)
     completed_at = col(Visit.completed_at)
     rows = session.execute(

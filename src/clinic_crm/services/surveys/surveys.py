@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -20,33 +21,37 @@ __all__ = ["create_survey", "update_survey", "get_survey", "latest_survey", "has
 def create_survey(
     session: Session, clinic_id: int, *, name: str, questions: object, now: datetime | None = None
 ) -> Survey:
-    """Create version 1 of a survey.
+    """Create a survey: version 1, or the next version when the clinic already has one of that name.
 
     Args:
         clinic_id: the clinic that runs it.
-        name: unique within the clinic; later versions share it.
+        name: versions of one survey share it; creating a taken name makes its next version
+            (old versions, and their responses, are kept as they were).
         questions: a non-empty list of ``Question`` (keys unique and identifier-like).
 
     Raises:
         NotFound: no such clinic.
         ValidationError: a malformed name or question (``.field`` names it).
-        Conflict: the clinic already has a survey of that name (use ``update`` to change it).
+        Conflict: a concurrent ``create`` of the same name took the version number first.
     """
     name = require_text(name, "name")
     checked = check_questions(questions)
     get_or_404(session, Clinic, clinic_id)
-    taken = session.scalar(select(exists().where(col(Survey.clinic_id) == clinic_id, col(Survey.name) == name)))
-    if taken:
-        raise Conflict("this clinic already has a survey of that name; use update() to change its questions")
+    newest = session.scalar(
+        select(func.max(col(Survey.version))).where(col(Survey.clinic_id) == clinic_id, col(Survey.name) == name)
+    )
     survey = Survey(
         clinic_id=clinic_id,
         name=name,
-        version=1,
+        version=(newest or 0) + 1,
         questions=[q.to_dict() for q in checked],
         created_at=utc(now),
     )
     session.add(survey)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict("another survey of that name was created at the same moment; try again") from exc
     return survey
 
 
