@@ -32,10 +32,17 @@ def test_question_is_importable_and_accepts_dicts(crm: ClinicCRM, sclinic: Clini
     assert survey.question_list == [Question("q", "rating", "How?", required=False)]
 
 
+def test_question_keys_beyond_identifiers(crm: ClinicCRM, sclinic: Clinic) -> None:
+    keys = ["q1", "1", "overall-rating", "section.2", "滿意度"]
+    survey = crm.surveys.create(sclinic.id, name="keys", questions=[Question(k, "rating", "How?") for k in keys])  # type: ignore[arg-type]
+    assert [q.key for q in survey.question_list] == keys
+
+
 BAD_QUESTIONS: list[tuple[list[Any], str]] = [
     ([], "questions"),
     ("recommend", "questions"),
-    ([Question("1abc", "nps", "x")], "questions[0].key"),
+    ([Question("-abc", "nps", "x")], "questions[0].key"),
+    ([Question("a/b", "nps", "x")], "questions[0].key"),
     ([Question("has space", "nps", "x")], "questions[0].key"),
     ([Question("", "nps", "x")], "questions[0].key"),
     ([Question("k" * 101, "nps", "x")], "questions[0].key"),

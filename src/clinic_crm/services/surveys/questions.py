@@ -22,7 +22,7 @@ KEY_MAX = 100
 QUESTION_TEXT_MAX = 1000
 OPTION_MAX = 200
 QUESTIONS_MAX = 100
-_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_KEY_RE = re.compile(r"\w[\w.\-]*\Z")  # "recommend", "q1", "1", "overall-rating", "滿意度"
 
 
 def _plain_text(value: object, field: str, max_length: int) -> str:
@@ -53,7 +53,7 @@ def _check_question(item: object, index: int) -> Question:
     key = item.key
     if not isinstance(key, str) or not _KEY_RE.match(key) or len(key) > KEY_MAX:
         raise ValidationError(
-            f"{where}.key must be an identifier (letters, digits, '_', not starting with a digit), "
+            f"{where}.key must be letters, digits, '_', '-' or '.', starting with a letter, digit or '_', "
             f"at most {KEY_MAX} characters",
             field=f"{where}.key",
         )
