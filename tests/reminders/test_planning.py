@@ -251,12 +251,14 @@ def test_add_recall_accepts(crm: ClinicCRM, patient: Patient, every: str) -> Non
 
 
 def test_birthday_greeting_is_marketing_at_ten_local(
-    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender
+    crm: ClinicCRM, clinic: Clinic, make_patient: Callable[..., Patient], sender: RecordingSender
 ) -> None:
     p = make_patient(birth_date=date(1990, 3, 4))
     make_patient(birth_date=date(1990, 5, 4))
     make_patient()
     now = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)  # 3 March 00:00 Taipei
+    assert crm.reminders.plan(now=now, horizon=timedelta(days=2)) == 0  # birthday greetings are opt-in
+    crm.clinics.update(clinic.id, birthday_greetings=True)  # type: ignore[arg-type]
     assert crm.reminders.plan(now=now, horizon=timedelta(days=1)) == 0
     assert crm.reminders.plan(now=now, horizon=timedelta(days=2)) == 1
     [r] = crm.reminders.list(kind="birthday")
@@ -269,7 +271,8 @@ def test_birthday_greeting_is_marketing_at_ten_local(
     assert "生日快樂" in sender.messages[0].body and "退訂" in sender.messages[0].body
 
 
-def test_feb_29_birthday_in_a_common_year(crm: ClinicCRM, make_patient: Callable[..., Patient]) -> None:
+def test_feb_29_birthday_in_a_common_year(crm: ClinicCRM, clinic: Clinic, make_patient: Callable[..., Patient]) -> None:
+    crm.clinics.update(clinic.id, birthday_greetings=True)  # type: ignore[arg-type]
     make_patient(birth_date=date(2000, 2, 29))
     assert crm.reminders.plan(now=datetime(2026, 2, 27, 16, 0, tzinfo=UTC), horizon=timedelta(days=1)) == 1
     [r] = crm.reminders.list(kind="birthday")
@@ -336,8 +339,9 @@ def test_rrule_recall_keeps_reminding_at_each_occurrence(crm: ClinicCRM, patient
 
 
 def test_a_birthday_greeting_sent_a_day_late_expires(
-    crm: ClinicCRM, make_patient: Callable[..., Patient], sender: RecordingSender
+    crm: ClinicCRM, clinic: Clinic, make_patient: Callable[..., Patient], sender: RecordingSender
 ) -> None:
+    crm.clinics.update(clinic.id, birthday_greetings=True)  # type: ignore[arg-type]
     p = make_patient(birth_date=date(1990, 3, 4))
     crm.patients.grant_consent(p.id, "sms", "marketing", source="form", at=T0 - DAY)
     crm.reminders.plan(now=datetime(2026, 3, 3, 16, 0, tzinfo=UTC), horizon=DAY)  # 4 March 00:00 Taipei

@@ -50,8 +50,10 @@ class ClinicsAPI:
         return self._unit.run(svc.list_clinics)
 
     def update(self, clinic_id: int, **fields: Any) -> Clinic:
-        """Change settings: ``name``, ``timezone``, ``locale``, ``quiet_hours``, ``appointment_offsets``
-        (minutes before a visit), ``survey_url_template``, ``survey_delay_minutes``.
+        """Change settings of a clinic.
+
+        Fields: ``birthday_greetings`` (bool, opt-in), ``name``, ``timezone``, ``locale``, ``quiet_hours``,
+        ``appointment_offsets`` (minutes before a visit), ``survey_url_template``, ``survey_delay_minutes``.
 
         Raises:
             NotFound, ValidationError

@@ -118,6 +118,7 @@ def build_demo_clinic(
         main.id,  # type: ignore[arg-type]
         survey_url_template="https://sunrise.example/s/{token}",
         appointment_offsets=[1440, 120],
+        birthday_greetings=True,
     )
     crm.clinics.update(branch.id, survey_url_template="https://harbour.example/s/{token}")  # type: ignore[arg-type]
     statuses: dict[str, int] = {}

@@ -24,6 +24,7 @@ class Clinic(Base, table=True):
     quiet_end: time = Field(sa_column=Column(Time(), nullable=False))  # …until this local time
     # minutes before a booked visit at which appointment reminders fall due (default: 24 h)
     appointment_offsets: list[int] = Field(default_factory=lambda: [1440], sa_column=Column(JSON, nullable=False))
+    birthday_greetings: bool = Field(default=False)  # send birthday greetings (marketing); opt-in per clinic
     survey_url_template: str | None = Field(default=None, max_length=500)  # e.g. "https://c.example/s/{token}"
     survey_delay_minutes: int = Field(default=180)  # survey invitation sent this long after the visit
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

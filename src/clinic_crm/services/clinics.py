@@ -70,6 +70,7 @@ def list_clinics(session: Session) -> list[Clinic]:
 
 
 _UPDATABLE = (
+    "birthday_greetings",
     "name",
     "timezone",
     "locale",
@@ -83,8 +84,9 @@ _UPDATABLE = (
 def update_clinic(session: Session, /, clinic_id: int, **fields: object) -> Clinic:
     """Change a clinic's settings.
 
-    Fields: ``name``, ``timezone``, ``locale``, ``quiet_hours``, ``appointment_offsets``
-    (minutes before a visit, e.g. ``[1440, 120]``), ``survey_url_template`` (with ``{token}``),
+    Fields: ``birthday_greetings`` (opt-in, marketing), ``name``, ``timezone``, ``locale``, ``quiet_hours``,
+    ``appointment_offsets`` (minutes before a visit, e.g. ``[1440, 120]``), ``survey_url_template``
+    (with ``{token}``),
     ``survey_delay_minutes``.
 
     Raises:
@@ -113,6 +115,10 @@ def update_clinic(session: Session, /, clinic_id: int, **fields: object) -> Clin
                     field=key,
                 )
             clinic.appointment_offsets = sorted(set(value), reverse=True)
+        elif key == "birthday_greetings":
+            if not isinstance(value, bool):
+                raise ValidationError("birthday_greetings must be True or False", field=key)
+            clinic.birthday_greetings = value
         elif key == "survey_url_template":
             if value is not None and (not isinstance(value, str) or "{token}" not in value):
                 raise ValidationError("survey_url_template must contain '{token}'", field=key)

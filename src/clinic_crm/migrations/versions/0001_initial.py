@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 22:54:59.224773
+Create Date: 2026-11-25 22:59:34.549692
 """
 
 from collections.abc import Sequence
@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("quiet_start", sa.Time(), nullable=False),
         sa.Column("quiet_end", sa.Time(), nullable=False),
         sa.Column("appointment_offsets", sa.JSON(), nullable=False),
+        sa.Column("birthday_greetings", sa.Boolean(), nullable=False),
         sa.Column("survey_url_template", sa.String(length=500), nullable=True),
         sa.Column("survey_delay_minutes", sa.Integer(), nullable=False),
         sa.Column("created_at", clinic_crm.models._base.UTCDateTime(), nullable=False),

@@ -16,8 +16,8 @@ database keeps unique; rows are inserted with ``INSERT … ON CONFLICT (plan_key
   ``suppressed_reason`` ``"satisfied"``); when that booking is cancelled or missed, the next ``plan``
   makes the recall pending again (a cancelled or no-show visit never satisfies it).  A newer
   completed visit supersedes the previous recall.  Plan keys: ``recall:<plan>:<due epoch seconds>``.
-* Birthdays (purpose ``marketing``): at 10:00 in the patient's time zone on their birthday
-  (29 February → 28 February in common years), when that day is today or later and within the
+* Birthdays (purpose ``marketing``; only where ``clinic.birthday_greetings`` is on): at 10:00 in the
+  patient's time zone on their birthday (29 February → 28 February in common years), when that day is today or later and within the
   horizon; expire at the end of that local day.  Plan keys: ``birthday:<patient>:<year>``.
 * Greetings (purpose ``marketing``): each active :class:`~clinic_crm.models.Greeting` of a clinic,
   to every patient of the clinic, at its local time on its month/day in the patient's zone;
@@ -295,8 +295,10 @@ def _birthday_on(born: date, year: int) -> date | None:
 
 
 def _birthdays(session: Session, now: datetime, until: datetime) -> list[dict[str, Any]]:
-    query = select(t_patient.c.id, t_patient.c.clinic_id, t_patient.c.birth_date, t_patient.c.timezone).where(
-        t_patient.c.birth_date.is_not(None)
+    query = (
+        select(t_patient.c.id, t_patient.c.clinic_id, t_patient.c.birth_date, t_patient.c.timezone)
+        .join(t_clinic, t_clinic.c.id == t_patient.c.clinic_id)
+        .where(t_patient.c.birth_date.is_not(None), t_clinic.c.birthday_greetings.is_(True))
     )
     span = (until - now).days + 2
     if span <= 62:
