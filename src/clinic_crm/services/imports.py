@@ -30,18 +30,18 @@ import csv
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Date, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.services._common import get_or_404
-from clinic_crm.services.patients import PATIENT_FIELDS, clean_patient_fields
+from clinic_crm.services.patients import PATIENT_FIELDS, clean_patient_fields, patient_field_cleaners
 from clinic_crm.values import utc
 
 __all__ = ["CHUNK_SIZE", "ImportReport", "RowError", "import_patients", "import_patients_csv"]
@@ -110,7 +110,14 @@ def import_patients(
         ValidationError: a row has a key that is not a patient field (``.field`` names it); nothing is kept.
         DuplicatePatient: a concurrent writer added an ``external_id`` of this import; nothing is kept.
     """
-    return _import(session, clinic_id, _checked(rows), now=now, chunk_size=chunk_size, progress=progress)
+    return _import(
+        session,
+        clinic_id,
+        lambda clinic: _cleaned(clinic, _checked(rows)),
+        now=now,
+        chunk_size=chunk_size,
+        progress=progress,
+    )
 
 
 def import_patients_csv(
@@ -146,7 +153,12 @@ def import_patients_csv(
                 raise ValidationError("the CSV file is empty; expected a header row", field="file") from None
             _check_header(header)
             return _import(
-                session, clinic_id, _csv_rows(reader, header), now=now, chunk_size=chunk_size, progress=progress
+                session,
+                clinic_id,
+                lambda clinic: _csv_rows(clinic, reader, header),
+                now=now,
+                chunk_size=chunk_size,
+                progress=progress,
             )
         except UnicodeDecodeError as exc:
             raise ValidationError(
@@ -177,9 +189,14 @@ def _unknown_column(name: object) -> str:
     return f"unknown column {name!r}; expected some of {', '.join(PATIENT_FIELDS)}"
 
 
-def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[dict[str, Any] | RowError]:
-    """One item per data row (row numbers are implied by position): its non-blank cells, or why it is refused."""
+def _csv_rows(clinic: Clinic, reader: Iterator[list[str]], header: list[str]) -> Iterator[dict[str, Any] | RowError]:
+    """One item per data row (row numbers are implied by position): its cleaned non-blank cells, or why it is refused.
+
+    The same as ``clean_patient_fields`` on the dict of the row's non-blank cells, without building that
+    dict: each cell goes straight to its column's cleaner, in the header's order.
+    """
     width = len(header)
+    columns = list(zip(header, patient_field_cleaners(header), strict=True))
     number = 0
     for record in reader:
         if not record:
@@ -187,11 +204,33 @@ def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[dict[s
         number += 1
         if len(record) > width:
             yield RowError(number, "row", f"the row has {len(record)} values but the header {width} columns")
-        else:  # blank cells are left out: they keep the stored value
-            yield {name: text for name, value in zip(header, record, strict=False) if (text := value.strip())}
+            continue
+        clean: dict[str, Any] = {}
+        try:
+            for (name, cleaner), value in zip(columns, record, strict=False):
+                text = value.strip()
+                if text:  # blank cells are left out: they keep the stored value
+                    clean[name] = cleaner(clinic, text)
+        except ValidationError as exc:
+            yield RowError(number, exc.field or "row", str(exc))
+            continue
+        yield clean
 
 
-def _checked(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any] | RowError]:
+def _cleaned(clinic: Clinic, rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any] | RowError]:
+    """Each row's fields through ``clean_patient_fields``, or the ``RowError`` saying why it is refused."""
+    number = 0
+    for given in rows:
+        number += 1
+        try:
+            clean = clean_patient_fields(clinic, given)
+        except ValidationError as exc:
+            yield RowError(number, exc.field or "row", str(exc))
+            continue
+        yield clean
+
+
+def _checked(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
     """One item per row: its non-blank values; an unknown key refuses the whole import."""
     for row in rows:
         if not isinstance(row, Mapping):
@@ -214,13 +253,13 @@ def _checked(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any] | Row
 def _import(
     session: Session,
     clinic_id: int,
-    rows: Iterator[dict[str, Any] | RowError],
+    rows_of: Callable[[Clinic], Iterator[dict[str, Any] | RowError]],
     *,
     now: datetime | None,
     chunk_size: int | None,
     progress: Progress | None,
 ) -> ImportReport:
-    """Validate each row's given fields and write them per chunk; the n-th item is row n."""
+    """Write the cleaned rows ``rows_of(clinic)`` yields per chunk; the n-th item is row n (cleaned, or refused)."""
     if chunk_size is None:
         chunk_size = CHUNK_SIZE
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
@@ -234,17 +273,15 @@ def _import(
     numbers: list[int] = []
     cleaned: list[dict[str, Any]] = []
     number = read = 0
-    for given in rows:
+    for item in rows_of(clinic):
         number += 1
         read += 1
-        if isinstance(given, RowError):
-            rejected.append(given)
+        if type(item) is dict:
+            cleaned.append(item)
+            numbers.append(number)
         else:
-            try:
-                cleaned.append(clean_patient_fields(clinic, given))
-                numbers.append(number)
-            except ValidationError as exc:
-                rejected.append(RowError(number, exc.field or "row", str(exc)))
+            assert isinstance(item, RowError)
+            rejected.append(item)
         if read >= chunk_size:
             writer.write(numbers, cleaned, report)
             numbers.clear()
@@ -257,6 +294,21 @@ def _import(
         progress(read)
     rejected.sort(key=lambda error: error.row)  # errors found at write time come after a chunk's others
     return report
+
+
+#: Dates on which a fast date processor must agree with the dialect's own (every width of year, leap day).
+_DATE_SAMPLES = (date(1, 1, 1), date(999, 12, 31), date(1880, 1, 1), date(2024, 2, 29), date(9999, 12, 31))
+
+
+def _fast_date_processor(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``date.isoformat`` (C) where it gives exactly what the dialect's date bind processor gives, else the latter.
+
+    SQLite's ``DATE`` processor formats ``%(year)04d-%(month)02d-%(day)02d`` in Python,
+    which is ``date.isoformat()``; a dialect storing dates another way keeps its own processor.
+    """
+    if all(processor(day) == day.isoformat() for day in _DATE_SAMPLES):
+        return date.isoformat
+    return processor
 
 
 class _ChunkWriter:
@@ -302,38 +354,45 @@ class _ChunkWriter:
             processor = processors.pop(name)
             if processor is not None:
                 self.defaults[name] = processor(stamp)
-        self.processors = [(name, processor) for name, processor in processors.items() if processor is not None]
+        self.processors = [
+            (name, _fast_date_processor(processor) if isinstance(_TABLE.c[name].type, Date) else processor)
+            for name, processor in processors.items()
+            if processor is not None
+        ]
 
     def write(self, numbers: list[int], cleaned: list[dict[str, Any]], report: ImportReport) -> None:
         """Apply one chunk of cleaned rows (``numbers`` their row numbers) in order; count the outcome in ``report``."""
         if not cleaned:
             return
         existing = self._existing_ids({ext for clean in cleaned if (ext := clean.get("external_id")) is not None})
+        defaults = self.defaults
         inserts: list[dict[str, Any]] = []
         new_by_external_id: dict[str, dict[str, Any]] = {}
         updates: dict[int, dict[str, Any]] = {}
+        updated = 0
         for number, clean in zip(numbers, cleaned, strict=True):
             external_id = clean.get("external_id")
             if external_id is not None:
-                patient_id = existing.get(external_id)
+                patient_id = existing.get(external_id) if existing else None
                 if patient_id is not None:
                     updates.setdefault(patient_id, {}).update(clean)
-                    report.updated += 1
+                    updated += 1
                     continue
                 earlier = new_by_external_id.get(external_id)
                 if earlier is not None:  # created earlier in this chunk: the later row updates it
                     earlier.update(clean)
-                    report.updated += 1
+                    updated += 1
                     continue
             if "family_name" not in clean or "given_name" not in clean:
                 missing = "family_name" if "family_name" not in clean else "given_name"
                 report.rejected.append(RowError(number, missing, f"{missing} is required for a new patient"))
                 continue
-            record = self.defaults | clean
+            record = defaults | clean
             inserts.append(record)
             if external_id is not None:
                 new_by_external_id[external_id] = record
-            report.created += 1
+        report.updated += updated
+        report.created += len(inserts)
         try:
             if inserts:
                 self._insert(inserts)
@@ -344,8 +403,8 @@ class _ChunkWriter:
             ) from getattr(exc, "orig", exc)
 
     def _insert(self, records: list[dict[str, Any]]) -> None:
-        for record in records:
-            for name, processor in self.processors:
+        for name, processor in self.processors:
+            for record in records:
                 value = record[name]
                 if value is not None:
                     record[name] = processor(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -49,11 +49,31 @@ def clean_patient_fields(clinic: Clinic, fields: dict[str, Any]) -> dict[str, An
     for key, value in fields.items():
         cleaner = _CLEANERS.get(key)
         if cleaner is None:
-            raise ValidationError(
-                f"{key} is not a patient field; expected one of {', '.join(PATIENT_FIELDS)}", field=key
-            )
+            raise ValidationError(_not_a_field(key), field=key)
         clean[key] = cleaner(clinic, value)
     return clean
+
+
+def patient_field_cleaners(names: Iterable[str]) -> list[Callable[[Clinic, Any], Any]]:
+    """The cleaner ``clean_patient_fields`` applies to each named field, in order (for callers that loop themselves).
+
+    ``cleaner(clinic, value)`` returns the stored value or raises exactly what
+    ``clean_patient_fields`` would raise for that field.
+
+    Raises:
+        ValidationError: a name is not a patient field (``.field`` names it).
+    """
+    cleaners: list[Callable[[Clinic, Any], Any]] = []
+    for name in names:
+        cleaner = _CLEANERS.get(name)
+        if cleaner is None:
+            raise ValidationError(_not_a_field(name), field=name)
+        cleaners.append(cleaner)
+    return cleaners
+
+
+def _not_a_field(key: str) -> str:
+    return f"{key} is not a patient field; expected one of {', '.join(PATIENT_FIELDS)}"
 
 
 def _birth_date(value: object) -> date:
