@@ -18,7 +18,8 @@ database keeps unique; rows are inserted with ``INSERT … ON CONFLICT (plan_key
   completed visit supersedes the previous recall.  Plan keys: ``recall:<plan>:<due epoch seconds>``.
 * Birthdays (purpose ``marketing``; only where ``clinic.birthday_greetings`` is on): at 10:00 in the
   patient's time zone on their birthday (29 February → 28 February in common years), when that day
-  is today or later and within the horizon; expire at the end of that local day.  Plan keys: ``birthday:<patient>:<year>``.
+  is today or later and within the horizon; expire at the end of that local day.
+  Plan keys: ``birthday:<patient>:<year>``.
 * Greetings (purpose ``marketing``): each active :class:`~clinic_crm.models.Greeting` of a clinic,
   to every patient of the clinic, at its local time on its month/day in the patient's zone;
   expire at the end of that local day.  Plan keys: ``greeting:<greeting>:<year>:<patient>``.
