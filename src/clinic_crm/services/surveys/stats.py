@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -118,7 +118,7 @@ class CsatResult:
 
     score: float | None
     responses: int
-    satisfied: int = 0
+    satisfied: int = field(default=0, compare=False)  # an addition to the contract's pair; not part of equality
 
 
 @dataclass(frozen=True, slots=True)
