@@ -160,8 +160,12 @@ def normalize_email(value: object, field: str = "email") -> str:
 
 
 @lru_cache(maxsize=4096)
-def _email_domain(domain: str) -> tuple[str, str] | None:
-    """``(domain, ascii_domain)`` as ``validate_email`` normalises the domain of ``x@<domain>``; ``None`` if invalid.
+def _email_domain(domain: str) -> tuple[str, int] | None:
+    """``(normalised domain, longest UTF-8 length)`` for the domain of ``x@<domain>``; ``None`` if invalid.
+
+    The normalised domain is what ``validate_email`` returns; the length is the
+    longest of the given, normalised and ASCII forms in UTF-8 bytes (the three
+    addresses whose length ``validate_email`` checks differ only in their domain).
 
     Validating a domain is most of ``validate_email``'s cost and a clinic's
     patients share a few hundred domains, so the result is cached per domain.
@@ -172,7 +176,9 @@ def _email_domain(domain: str) -> tuple[str, str] | None:
         return None
     if result.display_name is not None or result.local_part != "x" or result.original != "x@" + domain:
         return None  # pragma: no cover - the split did not happen where expected; take the slow path
-    return str(result.domain), str(result.ascii_domain)
+    normalized, ascii_domain = str(result.domain), str(result.ascii_domain)
+    longest = max(len(domain.encode("utf-8")), len(normalized.encode("utf-8")), len(ascii_domain.encode("utf-8")))
+    return normalized, longest
 
 
 def _normalize_email_fast(value: str) -> str | None:
@@ -181,7 +187,8 @@ def _normalize_email_fast(value: str) -> str | None:
     Taken only when the local part is plain ASCII dot-atom text (which
     ``validate_email`` returns unchanged), not one of the case-insensitive
     mailbox names it lower-cases, and the domain is valid; the three length
-    checks of ``validate_email`` are repeated.  Anything else (including every
+    checks of ``validate_email`` are repeated (the local part is ASCII: its UTF-8 length is its
+    length).  Anything else (including every
     invalid address) goes through ``validate_email`` itself, so the result and
     the errors are identical.
     """
@@ -189,13 +196,9 @@ def _normalize_email_fast(value: str) -> str | None:
     if not at or not DOT_ATOM_TEXT.match(local) or local.lower() in _CASE_INSENSITIVE_MAILBOX_NAMES:
         return None
     domains = _email_domain(domain)
-    if domains is None:
+    if domains is None or len(local) + 1 + domains[1] > EMAIL_MAX_LENGTH:
         return None
-    normalized = local + "@" + domains[0]
-    for address in (value, normalized, local + "@" + domains[1]):
-        if len(address.encode("utf-8")) > EMAIL_MAX_LENGTH:
-            return None
-    return normalized
+    return local + "@" + domains[0]
 
 
 def normalize_name(value: object, field: str) -> str:
@@ -240,15 +243,15 @@ def check_choice(value: object, allowed: tuple[str, ...], field: str) -> str:
 
 def parse_date(value: object, field: str = "birth_date") -> date:
     """Accept a ``date`` or an ISO ``YYYY-MM-DD`` string; reject datetimes and anything else."""
-    if isinstance(value, datetime):
-        raise ValidationError(f"{field} must be a date, not a datetime", field=field)
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
+    if isinstance(value, str):  # first: the common case (a str is never a date)
         try:
             return date.fromisoformat(value.strip())
         except ValueError as exc:
             raise ValidationError(f"{field} must be an ISO date (YYYY-MM-DD)", field=field) from exc
+    if isinstance(value, datetime):
+        raise ValidationError(f"{field} must be a date, not a datetime", field=field)
+    if isinstance(value, date):
+        return value
     raise ValidationError(f"{field} must be a date or an ISO date string", field=field)
 
 

@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
-from clinic_crm.services._common import get_or_404, optional_text
+from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.values import (
     check_locale,
     check_timezone,
@@ -76,11 +76,19 @@ def _not_a_field(key: str) -> str:
     return f"{key} is not a patient field; expected one of {', '.join(PATIENT_FIELDS)}"
 
 
-def _birth_date(value: object) -> date:
+def _birth_date(_clinic: Clinic, value: object) -> date | None:
+    if value is None:
+        return None
     born = parse_date(value, "birth_date")
     if born.year < 1880 or born > date.today():
         raise ValidationError("birth_date must be between 1880 and today", field="birth_date")
     return born
+
+
+def _external_id(_clinic: Clinic, value: object) -> str | None:
+    if value is None:
+        return None
+    return require_text(value, "external_id", max_length=100)
 
 
 #: One cleaner per patient field: ``(clinic, value) -> stored value``; ``None`` means "clear" where allowed.
@@ -89,10 +97,10 @@ _CLEANERS: dict[str, Callable[[Clinic, Any], Any]] = {
     "given_name": lambda _c, v: normalize_name(v, "given_name"),
     "phone": lambda c, v: None if v is None else normalize_phone(v, c.region),
     "email": lambda _c, v: None if v is None else normalize_email(v),
-    "birth_date": lambda _c, v: None if v is None else _birth_date(v),
+    "birth_date": _birth_date,
     "locale": lambda c, v: c.locale if v is None else check_locale(v),
     "timezone": lambda c, v: c.timezone if v is None else check_timezone(v),
-    "external_id": lambda _c, v: optional_text(v, "external_id", max_length=100),
+    "external_id": _external_id,
 }
 
 
