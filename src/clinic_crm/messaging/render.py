@@ -24,7 +24,7 @@ import json
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 
@@ -148,6 +148,7 @@ def builtin_template(kind: str, channel: str, locale: str) -> TemplateText:
     return TemplateText(body=texts["sms"])
 
 
+@lru_cache(maxsize=256)
 def opt_out_line(channel: str, locale: str) -> str:
     """The opt-out line of a channel in a locale (``"Reply STOP to opt out."``)."""
     return _load(_builtin_locale(locale))["opt_out"][channel]
@@ -167,10 +168,7 @@ def message_fields(
     """The values of :data:`FIELDS` for one message; dates and times in the patient's zone and locale."""
     date_text = time_text = ""
     if visit_at is not None:
-        local = visit_at.astimezone(zone(timezone))
-        babel_locale = _babel_locale(locale)
-        date_text = format_date(local.date(), format="full", locale=babel_locale)
-        time_text = format_time(local, format="short", tzinfo=zone(timezone), locale=babel_locale)
+        date_text, time_text = _visit_texts(visit_at, timezone, locale)
     return {
         "name": name,
         "clinic": clinic,
@@ -180,6 +178,34 @@ def message_fields(
         "survey": survey or "",
         "opt_out": opt_out_line(channel, locale),
     }
+
+
+def _visit_texts(visit_at: datetime, timezone: str, locale: str) -> tuple[str, str]:
+    """The visit's local date (Babel ``full``) and time (Babel ``short``) for the patient.
+
+    Babel's formatting costs tens of microseconds, and a batch holds many visits on the same days
+    and at the same times of day: both texts are cached on exactly what they depend on.
+    """
+    local = visit_at.astimezone(zone(timezone))
+    date_text = _date_text(local.date(), locale)
+    time_text = _time_text(local.replace(tzinfo=None), local.utcoffset(), timezone, locale)
+    return date_text, time_text
+
+
+@lru_cache(maxsize=4096)
+def _date_text(day: date, locale: str) -> str:
+    return format_date(day, format="full", locale=_babel_locale(locale))
+
+
+@lru_cache(maxsize=4096)
+def _time_text(wall: datetime, offset: timedelta | None, timezone: str, locale: str) -> str:
+    # keyed on the local wall time and its offset in that zone (which tells the two readings of a
+    # repeated hour apart), so the cached text is the one Babel gives for this very instant
+    tz = zone(timezone)
+    instant = wall.replace(tzinfo=tz, fold=0)
+    if instant.utcoffset() != offset:
+        instant = wall.replace(tzinfo=tz, fold=1)
+    return format_time(instant, format="short", tzinfo=tz, locale=_babel_locale(locale))
 
 
 def render_message(
@@ -204,14 +230,24 @@ def render_message(
         override: a clinic's own text, used instead of the built-in one (its missing subject is taken
             from the built-in text).
     """
-    builtin = builtin_template(kind if kind in BUILTIN_KINDS else fallback, channel, locale)
-    body_text = override.body if override is not None else builtin.body
-    subject_text = (override.subject if override is not None else None) or builtin.subject
+    body_text, subject_text = _texts(kind, channel, locale, fallback, override)
     values = {key: fields.get(key, "") for key in FIELDS}
-    body = _checked(body_text, "body").format_map(values).strip()
+    body = body_text.format_map(values).strip()
     if purpose == "marketing" and values["opt_out"] not in body:
         body = f"{body}\n{values['opt_out']}"
     subject = None
-    if channel == "email" and subject_text is not None:
-        subject = _checked(subject_text, "subject").format_map(values).strip()
+    if subject_text is not None:
+        subject = subject_text.format_map(values).strip()
     return Rendered(subject=subject, body=body)
+
+
+@lru_cache(maxsize=1024)
+def _texts(
+    kind: str, channel: str, locale: str, fallback: str, override: TemplateText | None
+) -> tuple[str, str | None]:
+    """The checked body text and (e-mail only) subject text :func:`render_message` formats."""
+    builtin = builtin_template(kind if kind in BUILTIN_KINDS else fallback, channel, locale)
+    body_text = override.body if override is not None else builtin.body
+    subject_text = (override.subject if override is not None else None) or builtin.subject
+    subject = _checked(subject_text, "subject") if channel == "email" and subject_text is not None else None
+    return _checked(body_text, "body"), subject

@@ -23,16 +23,29 @@ are compiled once per dialect and run on the DB-API cursor (:mod:`._prepared`).
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
-from sqlalchemy import Connection, Engine, Select, bindparam, func, select, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Engine,
+    Select,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.errors import DeliveryError, ValidationError
@@ -40,7 +53,7 @@ from clinic_crm.messaging.message import OutboundMessage
 from clinic_crm.messaging.render import TemplateText, locale_candidates, message_fields, render_message
 from clinic_crm.models.patients import display_name
 from clinic_crm.services.consent import DEFAULT_CONSENT
-from clinic_crm.services.reminders._prepared import Prepared, prepare
+from clinic_crm.services.reminders._prepared import Prepared, instant_binder, prepare
 from clinic_crm.services.reminders._tables import (
     t_clinic,
     t_clinic_pause,
@@ -184,11 +197,6 @@ def _suppress(reason: str, channel: str | None) -> _Outcome:
     return _Outcome("suppressed", values, reason)
 
 
-@dataclass(frozen=True, slots=True)
-class _Send:
-    message: OutboundMessage
-
-
 def dispatch_due(
     factory: sessionmaker[Session],
     sender: Any,
@@ -232,15 +240,16 @@ def dispatch_due(
     report = DispatchReport()
     cache = _CallCache()
     remaining = limit
-    while remaining is None or remaining > 0:
-        size = batch_size if remaining is None else min(batch_size, remaining)
-        batch = _claim(factory, guard, size, clock(), lease, cache)
-        if not batch.items:
-            break
-        report.claimed += len(batch.items)
-        if remaining is not None:
-            remaining -= len(batch.items)
-        _process(factory, guard, sender, batch, clock, policy, report, lease=lease)
+    with _Steps(factory, guard) as steps:
+        while remaining is None or remaining > 0:
+            size = batch_size if remaining is None else min(batch_size, remaining)
+            batch = _claim_on(steps, size, clock(), lease, cache)
+            if not batch.items:
+                break
+            report.claimed += len(batch.items)
+            if remaining is not None:
+                remaining -= len(batch.items)
+            _process_on(steps, sender, batch, clock, policy, report, lease)
     return report
 
 
@@ -252,7 +261,69 @@ def _transaction(
         yield session
 
 
-def _due_ids(dialect: str, size: int, now: datetime) -> Select[Any]:
+T = TypeVar("T")
+
+
+class _Steps:
+    """One DB-API connection for a dispatch call, with one short transaction per step (:meth:`run`).
+
+    When the factory is bound to an ``Engine`` the call keeps one pooled connection and controls
+    transactions on the DB-API connection itself (SQLite: the same ``BEGIN IMMEDIATE`` as ``db.py``'s
+    engines); every statement runs on its raw cursor (see :mod:`._prepared`), since SQLAlchemy's
+    per-transaction and per-statement bookkeeping would cost more than the statements.  A factory
+    bound to anything else gets a session transaction of that factory per step.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], guard: Callable[[], AbstractContextManager[object]]) -> None:
+        self.factory = factory
+        self.guard = guard
+        bind = factory.kw.get("bind")
+        if bind is None:
+            raise ValidationError("the session factory must be bound to an engine", field="factory")
+        self.dialect: Dialect = bind.dialect
+        self._engine = bind if isinstance(bind, Engine) else None
+        self._conn: Connection | None = None
+        self._raw: Any = None
+        self._begin = "BEGIN IMMEDIATE" if self.dialect.name == "sqlite" else None
+        self.sql = _statements(self.dialect)
+
+    def __enter__(self) -> _Steps:
+        if self._engine is not None:
+            with self.guard():  # an in-memory database shares one connection: check it out and in under the lock
+                self._conn = self._engine.connect()
+            self._raw = self._conn.connection.driver_connection
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            with self.guard():
+                self._conn.close()
+            self._conn = self._raw = None
+
+    def run(self, work: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """Run ``work(cursor, *args)`` in one transaction and commit it; roll back and re-raise on any error.
+
+        ``write=False``: a read (SQLite: no write lock is taken).
+        """
+        raw = self._raw
+        if raw is None:
+            with _transaction(self.factory, self.guard) as session:
+                driver = session.connection().connection.driver_connection
+                assert driver is not None
+                return work(driver.cursor(), *args)
+        with self.guard():
+            if write and self._begin is not None:
+                raw.execute(self._begin)
+            try:
+                result = work(raw.cursor(), *args)
+            except BaseException:
+                raw.rollback()
+                raise
+            raw.commit()
+            return result
+
+
+def _due_ids(dialect: str, size: int, now: datetime | BindParameter[Any]) -> Select[Any]:
     """The ids of up to ``size`` claimable reminders: expired claims (take-overs) first, then pending, oldest first.
 
     PostgreSQL: one index scan on ``(status, ready_at)`` with ``FOR UPDATE SKIP LOCKED``.  SQLite: two
@@ -264,7 +335,8 @@ def _due_ids(dialect: str, size: int, now: datetime) -> Select[Any]:
     if dialect == "postgresql":
         return (
             select(r.c.id)
-            .where(r.c.status.in_(("pending", "sending")), r.c.ready_at <= now)
+            # two plain binds, not an "expanding" IN (which would need compiling per execution)
+            .where(r.c.status.in_([literal("pending"), literal("sending")]), r.c.ready_at <= now)
             .order_by(r.c.ready_at, r.c.id)
             .limit(size)
             .with_for_update(skip_locked=True)
@@ -286,47 +358,85 @@ def claim_query(dialect: str, size: int, now: datetime) -> Select[Any]:
     return _due_ids(dialect, size, now)
 
 
-@dataclass(slots=True)
-class _CallCache:
-    """What one ``dispatch`` call reads once: clinics and their templates (pauses are re-read per batch)."""
-
-    clinics: dict[int, _ClinicInfo] = field(default_factory=dict)
-    templates: dict[tuple[int, str, str, str], TemplateText] = field(default_factory=dict)
+# --- the statements, compiled once per dialect ---------------------------------------------------------------------
 
 
-def _claim(
-    factory: sessionmaker[Session],
-    guard: Callable[[], AbstractContextManager[object]],
-    size: int,
-    now: datetime,
-    lease: timedelta,
-    cache: _CallCache | None = None,
-) -> _Batch:
-    """Claim up to ``size`` due reminders and load everything needed to check and render them."""
-    cache = cache if cache is not None else _CallCache()
-    token = uuid.uuid4().hex
-    with _transaction(factory, guard) as session:
-        conn = session.connection()
-        dialect = conn.dialect.name
-        ids = [
-            row[0]
-            for row in conn.execute(
-                update(t_reminder)
-                .where(t_reminder.c.id.in_(_due_ids(dialect, size, now).scalar_subquery()))
-                .values(status="sending", claim_token=token, claimed_at=now, ready_at=now + lease)
-                .returning(t_reminder.c.id)
-            )
-        ]
-        batch = _Batch(token, [], {}, cache.clinics, {}, set(), cache.templates)
-        if ids:
-            _load(conn, batch, ids, cache)
-    return batch
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The dispatch statements of one dialect and how it takes an instant."""
+
+    dialect: Dialect
+    instant: Callable[[datetime], Any]
+    renew: Prepared  # (until, id, token, patient, channel, purpose, at) -> RETURNING latest consent
+    sent: Prepared  # (sent_at, provider_id, channel, id, token)
+    load: Prepared  # (until, token)
+    clinic: Prepared  # (clinic,)
+    templates: Prepared  # (clinic,)
+    paused: Prepared  # (clinic,)
+    claims: dict[int, Prepared] = field(default_factory=dict)  # by batch size: (token, now, until)
+    outcomes: dict[tuple[str, ...], Prepared] = field(default_factory=dict)  # by the columns set
+
+    def claim(self, size: int) -> Prepared:
+        """The claim ``UPDATE … RETURNING id`` of up to ``size`` rows."""
+        found = self.claims.get(size)
+        if found is None:
+            statement = _claim_statement(self.dialect.name, size)
+            found = self.claims[size] = prepare(statement, self.dialect, _CLAIM_ARGS)
+        return found
+
+    def outcome(self, keys: tuple[str, ...]) -> Prepared:
+        """The fenced ``UPDATE`` setting the columns ``keys``."""
+        found = self.outcomes.get(keys)
+        if found is None:
+            found = self.outcomes[keys] = prepare(_outcome_statement(keys), self.dialect)
+        return found
 
 
-def _load(conn: Connection, batch: _Batch, ids: list[int], cache: _CallCache) -> None:
-    """The claimed reminders with their patients and visits (one query), plus pauses, clinics and templates."""
+_CLAIM_ARGS = ("c_token", "c_now", "c_until")
+_STATEMENTS: dict[tuple[str, str], _Statements] = {}
+
+
+def _statements(dialect: Dialect) -> _Statements:
+    key = (dialect.name, str(dialect.driver))
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = _Statements(
+            dialect=dialect,
+            instant=instant_binder(dialect),
+            renew=prepare(_renew_statement(), dialect, ("v_ready_at", "w_id", "w_token") + _CONSENT_ARGS),
+            sent=prepare(_sent_statement(), dialect, ("v_sent_at", "v_provider_id", "v_channel", "w_id", "w_token")),
+            load=prepare(_load_statement(), dialect, ("c_until", "c_token")),
+            clinic=prepare(_clinic_statement(), dialect, ("c_clinic",)),
+            templates=prepare(_templates_statement(), dialect, ("c_clinic",)),
+            paused=prepare(_paused_statement(), dialect, ("c_clinic",)),
+        )
+    return found
+
+
+def _claim_statement(dialect: str, size: int) -> Any:
+    """Mark up to ``size`` due rows ``sending`` under a fresh token and lease; return their ids."""
+    return (
+        update(t_reminder)
+        .where(t_reminder.c.id.in_(_due_ids(dialect, size, bindparam("c_now")).scalar_subquery()))
+        .values(
+            status="sending",
+            claim_token=bindparam("c_token"),
+            claimed_at=bindparam("c_now"),
+            ready_at=bindparam("c_until"),
+        )
+        .returning(t_reminder.c.id)
+    )
+
+
+def _load_statement() -> Any:
+    """The rows one claim marked (its token, its lease end) with their patients and visits, in due order.
+
+    ``status = 'sending' AND ready_at = :until`` is an equality range of the ``(status, ready_at)``
+    index that holds this claim's rows (and those of any claim with the very same lease end, which
+    the token filters out).
+    """
     r, p, v = t_reminder, t_patient, t_visit
-    rows = conn.execute(
+    return (
         select(
             r.c.id,
             r.c.clinic_id,
@@ -350,179 +460,33 @@ def _load(conn: Connection, batch: _Batch, ids: list[int], cache: _CallCache) ->
             v.c.status.label("visit_status"),
         )
         .select_from(r.join(p, p.c.id == r.c.patient_id).outerjoin(v, v.c.id == r.c.visit_id))
-        .where(r.c.id.in_(ids))
+        .where(r.c.status == "sending", r.c.ready_at == bindparam("c_until"), r.c.claim_token == bindparam("c_token"))
         .order_by(r.c.due_at, r.c.id)
-    ).all()
-    for row in rows:
-        batch.items.append(
-            _Item(
-                id=row.id,
-                clinic_id=row.clinic_id,
-                patient_id=row.patient_id,
-                visit_id=row.visit_id,
-                kind=row.kind,
-                purpose=row.purpose,
-                channel=row.channel,
-                attempts=row.attempts,
-                idempotency_key=row.idempotency_key,
-                payload=dict(row.payload or {}),
-                expires_at=row.expires_at,
-                has_care_plan=row.care_plan_id is not None,
-            )
-        )
-        batch.patients[row.patient_id] = _PatientInfo(
-            display_name(row.family_name, row.given_name, row.locale), row.phone, row.email, row.locale, row.timezone
-        )
-        if row.visit_id is not None:
-            batch.visits[row.visit_id] = (row.starts_at, row.visit_status)
-    clinic_ids = {item.clinic_id for item in batch.items}
-    missing = clinic_ids - cache.clinics.keys()
-    if missing:
-        c = t_clinic
-        for clinic in conn.execute(select(c.c.id, c.c.name, c.c.quiet_start, c.c.quiet_end).where(c.c.id.in_(missing))):
-            cache.clinics[clinic.id] = _ClinicInfo(clinic.name, clinic.quiet_start, clinic.quiet_end)
-        t = t_message_template
-        for template in conn.execute(
-            select(t.c.clinic_id, t.c.kind, t.c.channel, t.c.locale, t.c.body, t.c.subject).where(
-                t.c.clinic_id.in_(missing)
-            )
-        ):
-            cache.templates[(template.clinic_id, template.kind, template.channel, template.locale)] = TemplateText(
-                body=template.body, subject=template.subject
-            )
-    for pause in conn.execute(
-        select(t_clinic_pause.c.clinic_id, t_clinic_pause.c.purpose).where(
-            t_clinic_pause.c.clinic_id.in_(clinic_ids), t_clinic_pause.c.resumed_at.is_(None)
-        )
-    ):
-        batch.paused.add((pause.clinic_id, pause.purpose))
+    )
 
 
-def _process(
-    factory: sessionmaker[Session],
-    guard: Callable[[], AbstractContextManager[object]],
-    sender: Any,
-    batch: _Batch,
-    clock: Callable[[], datetime],
-    policy: RetryPolicy,
-    report: DispatchReport,
-    *,
-    lease: timedelta = timedelta(minutes=10),
-) -> None:
-    """Check, send and record every item of a claimed batch.
-
-    The outcome of a sent message is written in the same short transaction that re-reads the
-    consent of the next item (one transaction per message), and always before that next send.
-    Right before a send the claim is renewed (``ready_at = now + lease``, fenced by the token): a
-    reminder another dispatcher took over meanwhile is skipped (counted ``fenced``), so a stale
-    dispatcher repeats at most the one message it was sending, and a slow batch keeps its tail.
-    """
-    done = 0
-    unwritten: tuple[_Item, _Outcome] | None = None
-    with _connection_steps(factory, guard) as step:
-        try:
-            for item in batch.items:
-                now = clock()
-                with step() as conn:
-                    if unwritten is not None:
-                        _record(conn, batch.token, *unwritten, report)
-                        unwritten = None
-                    decision = _decide(conn, batch, item, now, now + lease)
-                    if isinstance(decision, _Outcome):
-                        _record(conn, batch.token, item, decision, report)
-                    elif decision is None:
-                        report.fenced += 1
-                        log.warning("reminder %s was taken over by another dispatcher; not sent", item.id)
-                done += 1
-                if isinstance(decision, _Send):
-                    unwritten = (item, _deliver(sender, decision.message, item, clock(), policy))
-            if unwritten is not None:
-                with step() as conn:
-                    _record(conn, batch.token, *unwritten, report)
-                unwritten = None
-        finally:
-            if unwritten is not None:  # the next transaction failed: still try to record what was sent
-                try:
-                    with _transaction(factory, guard) as retry_session:
-                        _record(retry_session.connection(), batch.token, *unwritten, report)
-                except Exception:  # noqa: BLE001 - the lease will hand it over; never mask the first error
-                    log.exception("could not record the outcome of reminder %s", unwritten[0].id)
-            leftover = [item.id for item in batch.items[done:]]
-            if leftover:
-                _release(factory, guard, batch.token, leftover)
+def _clinic_statement() -> Any:
+    c = t_clinic
+    return select(c.c.name, c.c.quiet_start, c.c.quiet_end).where(c.c.id == bindparam("c_clinic"))
 
 
-@contextmanager
-def _connection_steps(
-    factory: sessionmaker[Session], guard: Callable[[], AbstractContextManager[object]]
-) -> Iterator[Callable[[], AbstractContextManager[Connection]]]:
-    """One connection for a whole batch, with a short transaction per step.
-
-    When the factory is bound to an ``Engine`` the batch keeps one ``Connection`` and begins a
-    transaction per message (no session or pool round trip per message); otherwise (a factory
-    bound to a host's ``Connection``) every step is a session transaction of that factory.
-    """
-    bind = factory.kw.get("bind")
-    if isinstance(bind, Engine):
-        with guard():  # an in-memory database shares one connection: check it out and in under the lock
-            conn = bind.connect()
-        try:
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            begin = "BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else None
-
-            @contextmanager
-            def engine_step() -> Iterator[Connection]:
-                # Transaction control on the DB-API connection itself: every statement of a step runs on
-                # its raw cursor (see _prepared), and SQLAlchemy's per-transaction bookkeeping would
-                # cost more than the statements.  SQLite: the same BEGIN IMMEDIATE as db.py's engines.
-                with guard():
-                    if begin is not None:
-                        raw.execute(begin)
-                    try:
-                        yield conn
-                    except BaseException:
-                        raw.rollback()
-                        raise
-                    raw.commit()
-
-            yield engine_step
-        finally:
-            with guard():
-                conn.close()
-        return
-
-    @contextmanager
-    def session_step() -> Iterator[Connection]:
-        with _transaction(factory, guard) as session:
-            yield session.connection()
-
-    yield session_step
+def _templates_statement() -> Any:
+    t = t_message_template
+    return select(t.c.kind, t.c.channel, t.c.locale, t.c.body, t.c.subject).where(
+        t.c.clinic_id == bindparam("c_clinic")
+    )
 
 
-def _release(
-    factory: sessionmaker[Session],
-    guard: Callable[[], AbstractContextManager[object]],
-    token: str,
-    ids: Sequence[int],
-) -> None:
-    """Hand unprocessed claimed rows back (pending, due again) after an error stopped the batch."""
-    try:
-        with _transaction(factory, guard) as session:
-            session.execute(
-                update(t_reminder)
-                .where(t_reminder.c.id.in_(ids), t_reminder.c.claim_token == token, t_reminder.c.status == "sending")
-                .values(
-                    status="pending",
-                    claim_token=None,
-                    ready_at=func.coalesce(t_reminder.c.next_attempt_at, t_reminder.c.due_at),
-                )
-            )
-    except Exception:  # noqa: BLE001 - their lease expires anyway
-        log.exception("could not release %d claimed reminders; their lease will expire", len(ids))
+def _paused_statement() -> Any:
+    return select(t_clinic_pause.c.purpose).where(
+        t_clinic_pause.c.clinic_id == bindparam("c_clinic"), t_clinic_pause.c.resumed_at.is_(None)
+    )
 
 
-def _claim_check() -> Any:
+_CONSENT_ARGS = ("c_patient", "c_channel", "c_purpose", "c_at")
+
+
+def _renew_statement() -> Any:
     """Renew our claim on one reminder and read the patient's consent, in one statement.
 
     ``UPDATE reminder SET ready_at = :until WHERE id = :id AND claim_token = :token AND status = 'sending'
@@ -555,92 +519,384 @@ def _claim_check() -> Any:
     )
 
 
-_PREPARED: dict[tuple[str, object], Prepared] = {}
-
-
-def _prepared(conn: Connection, key: object, build: Callable[[], Any]) -> Prepared:
-    dialect = conn.dialect
-    found = _PREPARED.get((dialect.name, key))
-    if found is None:
-        found = _PREPARED[(dialect.name, key)] = prepare(build(), dialect)
-    return found
-
-
-def _renew_and_consent(
-    conn: Connection, token: str, item: _Item, channel: str, now: datetime, until: datetime
-) -> bool | None:
-    """Extend our claim to ``until`` and tell whether consent allows the message at ``now``.
-
-    Returns ``None`` when another dispatcher has taken the reminder over (nothing may be done with it).
-    """
-    cursor = _prepared(conn, "claim_check", _claim_check).execute(
-        conn,
-        {
-            "w_id": item.id,
-            "w_token": token,
-            "v_ready_at": until,
-            "c_patient": item.patient_id,
-            "c_channel": channel,
-            "c_purpose": item.purpose,
-            "c_at": now,
-        },
+def _fenced_update() -> Any:
+    return update(t_reminder).where(
+        t_reminder.c.id == bindparam("w_id"),
+        t_reminder.c.claim_token == bindparam("w_token"),
+        t_reminder.c.status == "sending",
     )
-    row = cursor.fetchone()
-    cursor.close()
-    if row is None:
-        return None
-    return DEFAULT_CONSENT[item.purpose] if row[0] is None else bool(row[0])
 
 
-@lru_cache(maxsize=65536)
-def fixed_line(e164: str) -> bool:
-    """``values.is_fixed_line`` without re-parsing: an E.164 string is split at its (prefix-free) country code.
+def _sent_statement() -> Any:
+    """Record a message the sender accepted (fenced by the claim token)."""
+    return _fenced_update().values(
+        status="sent",
+        sent_at=bindparam("v_sent_at"),
+        provider_id=bindparam("v_provider_id"),
+        channel=bindparam("v_channel"),
+        next_attempt_at=None,
+        claim_token=None,
+    )
 
-    Numbers whose national part starts with 0 (Italian land lines) go through the full parser.
+
+def _outcome_statement(keys: tuple[str, ...]) -> Any:
+    """The fenced ``UPDATE`` of one set of columns."""
+    return _fenced_update().values({key: bindparam(f"v_{key}") for key in keys})
+
+
+# --- claiming ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _CallCache:
+    """What one ``dispatch`` call reads once: clinics and their templates (pauses are re-read per batch)."""
+
+    clinics: dict[int, _ClinicInfo] = field(default_factory=dict)
+    templates: dict[tuple[int, str, str, str], TemplateText] = field(default_factory=dict)
+
+
+def _claim(
+    factory: sessionmaker[Session],
+    guard: Callable[[], AbstractContextManager[object]],
+    size: int,
+    now: datetime,
+    lease: timedelta,
+    cache: _CallCache | None = None,
+) -> _Batch:
+    """Claim up to ``size`` due reminders and load everything needed to check and render them."""
+    with _Steps(factory, guard) as steps:
+        return _claim_on(steps, size, now, lease, cache if cache is not None else _CallCache())
+
+
+def _claim_on(steps: _Steps, size: int, now: datetime, lease: timedelta, cache: _CallCache) -> _Batch:
+    """Claim (one short write transaction), then load the claimed rows outside the write lock."""
+    token = uuid.uuid4().hex
+    sql = steps.sql
+    claim = sql.claim(size)
+    until = sql.instant(now + lease)
+    claim_args = claim.args((token, sql.instant(now), until))
+
+    batch = _Batch(token, [], {}, cache.clinics, {}, set(), cache.templates)
+    if steps.run(_mark, claim, claim_args):
+        # the rows are ours now (token + lease): reading them needs no write lock
+        steps.run(_load, sql, batch, until, cache, write=False)
+    return batch
+
+
+def _mark(cursor: Any, claim: Prepared, args: Any) -> int:
+    """Run the claim ``UPDATE``; how many rows it marked."""
+    cursor.execute(claim.sql, args)
+    return len(cursor.fetchall())
+
+
+def _load(cursor: Any, sql: _Statements, batch: _Batch, until: Any, cache: _CallCache) -> None:
+    """The claimed reminders with their patients and visits (one query), plus pauses, clinics and templates."""
+    load = sql.load
+    cursor.execute(load.sql, load.args((until, batch.token)))
+    items, patients, visits = batch.items, batch.patients, batch.visits
+    for (
+        rid,
+        clinic_id,
+        patient_id,
+        visit_id,
+        kind,
+        purpose,
+        channel,
+        attempts,
+        key,
+        payload,
+        expires_at,
+        care_plan_id,
+        family_name,
+        given_name,
+        phone,
+        email,
+        locale,
+        timezone,
+        starts_at,
+        visit_status,
+    ) in load.rows(cursor.fetchall()):
+        items.append(
+            _Item(
+                id=rid,
+                clinic_id=clinic_id,
+                patient_id=patient_id,
+                visit_id=visit_id,
+                kind=kind,
+                purpose=purpose,
+                channel=channel,
+                attempts=attempts,
+                idempotency_key=key,
+                payload=dict(payload or {}),
+                expires_at=expires_at,
+                has_care_plan=care_plan_id is not None,
+            )
+        )
+        if patient_id not in patients:
+            patients[patient_id] = _PatientInfo(
+                display_name(family_name, given_name, locale), phone, email, locale, timezone
+            )
+        if visit_id is not None:
+            visits[visit_id] = (starts_at, visit_status)
+    clinic_ids = sorted({item.clinic_id for item in items})
+    for clinic_id in clinic_ids:
+        if clinic_id not in cache.clinics:
+            cursor.execute(sql.clinic.sql, sql.clinic.args((clinic_id,)))
+            ((name, quiet_start, quiet_end),) = sql.clinic.rows(cursor.fetchall())
+            cache.clinics[clinic_id] = _ClinicInfo(name, quiet_start, quiet_end)
+            cursor.execute(sql.templates.sql, sql.templates.args((clinic_id,)))
+            for kind, channel, locale, body, subject in sql.templates.rows(cursor.fetchall()):
+                cache.templates[(clinic_id, kind, channel, locale)] = TemplateText(body=body, subject=subject)
+        cursor.execute(sql.paused.sql, sql.paused.args((clinic_id,)))
+        for (purpose,) in cursor.fetchall():
+            batch.paused.add((clinic_id, purpose))
+
+
+# --- processing a batch ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """What the checks that need no database say about one claimed reminder at ``now``.
+
+    Attributes:
+        channel: the channel it goes out on.
+        address: the patient's address on that channel.
+        cancelled: its visit was cancelled (checked first, right after the claim is renewed).
+        outcome: the first failing check after consent (address, not-mobile, quiet hours, pause,
+            expiry), or ``None``: it may be sent if consent allows.
     """
-    digits = e164[1:]
-    if e164.startswith("+") and digits.isdigit():
-        for size in (1, 2, 3):
-            code = int(digits[:size])
-            if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-                national = digits[size:]
-                if national and national[0] != "0":
-                    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-                    return bool(phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE)
-                break
-    return is_fixed_line(e164)
+
+    channel: str
+    address: str | None
+    cancelled: bool
+    outcome: _Outcome | None
 
 
-def _decide(conn: Connection, batch: _Batch, item: _Item, now: datetime, until: datetime) -> _Outcome | _Send | None:
-    """The outcome for one claimed reminder, or the message to send; ``None`` when the claim was lost."""
+_CANCELLED = _Outcome("cancelled", {"status": "cancelled", "claim_token": None})
+
+
+def _check(batch: _Batch, item: _Item, now: datetime) -> _Check:
+    """Every check of the contract's order that reads no database (consent is re-read in the write)."""
     patient = batch.patients[item.patient_id]
-    clinic = batch.clinics[item.clinic_id]
     channel = item.channel or ("sms" if patient.phone else "email")
-    allowed = _renew_and_consent(conn, batch.token, item, channel, now, until)
-    if allowed is None:
-        return None
+    address = patient.phone if channel == "sms" else patient.email
     if item.visit_id is not None and batch.visits[item.visit_id][1] in ("cancelled", "no_show"):
         # the visit was cancelled after this reminder was claimed (cancel_visit_reminders skips claimed rows)
-        return _Outcome("cancelled", {"status": "cancelled", "claim_token": None})
-    if not allowed:
-        return _suppress("no_consent", channel)
-    address = patient.phone if channel == "sms" else patient.email
+        return _Check(channel, address, True, None)
+    outcome: _Outcome | None = None
     if not address:
-        return _suppress("no_address", item.channel)
-    if channel == "sms" and fixed_line(address):
-        return _suppress("not_mobile", channel)
-    if in_quiet_hours(now, patient.timezone, clinic.quiet_start, clinic.quiet_end):
-        until = quiet_hours_end(now, patient.timezone, clinic.quiet_start, clinic.quiet_end)
-        return _Outcome(
-            "deferred", {"status": "pending", "next_attempt_at": until, "ready_at": until, "claim_token": None}
+        outcome = _suppress("no_address", item.channel)
+    elif channel == "sms" and fixed_line(address):
+        outcome = _suppress("not_mobile", channel)
+    else:
+        clinic = batch.clinics[item.clinic_id]
+        if in_quiet_hours(now, patient.timezone, clinic.quiet_start, clinic.quiet_end):
+            until = quiet_hours_end(now, patient.timezone, clinic.quiet_start, clinic.quiet_end)
+            outcome = _Outcome(
+                "deferred", {"status": "pending", "next_attempt_at": until, "ready_at": until, "claim_token": None}
+            )
+        elif (item.clinic_id, item.purpose) in batch.paused:
+            outcome = _Outcome("held", {"status": "pending", "ready_at": now + HOLD_RECHECK, "claim_token": None})
+        elif item.expires_at is not None and now >= item.expires_at:
+            outcome = _suppress("expired", channel)
+    return _Check(channel, address, False, outcome)
+
+
+def _decide(check: _Check, item: _Item, granted: bool | None) -> _Outcome | None:
+    """The outcome once the claim is renewed and consent read (``granted``: the latest event, if any).
+
+    ``None``: send the message.
+    """
+    if check.cancelled:
+        return _CANCELLED
+    allowed = DEFAULT_CONSENT[item.purpose] if granted is None else granted
+    if not allowed:
+        return _suppress("no_consent", check.channel)
+    return check.outcome
+
+
+def _process(
+    factory: sessionmaker[Session],
+    guard: Callable[[], AbstractContextManager[object]],
+    sender: Any,
+    batch: _Batch,
+    clock: Callable[[], datetime],
+    policy: RetryPolicy,
+    report: DispatchReport,
+    *,
+    lease: timedelta = timedelta(minutes=10),
+) -> None:
+    """Check, send and record every item of a claimed batch (on a connection of its own)."""
+    with _Steps(factory, guard) as steps:
+        _process_on(steps, sender, batch, clock, policy, report, lease)
+
+
+_Write = tuple[str, Any]  # (SQL, driver parameters) of one fenced outcome UPDATE
+
+
+def _process_on(
+    steps: _Steps,
+    sender: Any,
+    batch: _Batch,
+    clock: Callable[[], datetime],
+    policy: RetryPolicy,
+    report: DispatchReport,
+    lease: timedelta,
+) -> None:
+    """Check, send and record every item of a claimed batch.
+
+    One short transaction per message writes the outcome of the previous message (sent or not) and
+    renews the claim on this one while re-reading its patient's consent; a reminder another
+    dispatcher took over meanwhile is skipped (counted ``fenced``), so a stale dispatcher repeats at
+    most the one message it was sending, and a slow batch keeps its tail.  The outcome of a sent
+    message is thus committed before the next send.  Everything that reads no database (address,
+    not-mobile, quiet hours, pause, expiry, and the parameters of both statements) is worked out
+    before the transaction, and the message is rendered after it, so SQLite's write lock is held
+    for the two statements only.  No transaction is open while ``sender.send`` runs.
+    """
+    sql = steps.sql
+    instant = sql.instant
+    renew = sql.renew
+    token = batch.token
+    done = 0
+    unwritten: tuple[_Item, _Outcome, _Write] | None = None
+    try:
+        for item in batch.items:
+            now = clock()
+            check = _check(batch, item, now)
+            renew_args = renew.args(
+                (instant(now + lease), item.id, token, item.patient_id, check.channel, item.purpose, instant(now))
+            )
+            previous = unwritten
+            recorded_previous, outcome, held, recorded = steps.run(
+                _step, sql, token, item, check, None if previous is None else previous[2], renew_args
+            )
+            if previous is not None:
+                unwritten = None
+                _count(report, previous[0], previous[1], recorded_previous)
+            if not held:
+                report.fenced += 1
+                log.warning("reminder %s was taken over by another dispatcher; not sent", item.id)
+            elif outcome is not None:
+                _count(report, item, outcome, recorded)
+            else:
+                message = _message(batch, item, check)
+                done += 1
+                result = _deliver(sender, message, item, clock(), policy)
+                unwritten = (item, result, _write(sql, token, item, result))
+                continue
+            done += 1
+        if unwritten is not None:
+            last = unwritten
+            recorded = steps.run(_record, last[2])
+            unwritten = None
+            _count(report, last[0], last[1], recorded)
+    finally:
+        if unwritten is not None:  # the next transaction failed: still try to record what was sent
+            _record_again(steps, *unwritten, report)
+        leftover = [item.id for item in batch.items[done:]]
+        if leftover:
+            _release(steps.factory, steps.guard, token, leftover)
+
+
+def _step(
+    cursor: Any,
+    sql: _Statements,
+    token: str,
+    item: _Item,
+    check: _Check,
+    previous: _Write | None,
+    renew_args: Any,
+) -> tuple[bool, _Outcome | None, bool, bool]:
+    """One message's transaction: record the previous outcome, renew the claim and read consent, decide.
+
+    Returns (previous outcome recorded, this item's outcome or ``None`` to send it, claim still ours,
+    this outcome recorded).
+    """
+    recorded_previous = False
+    if previous is not None:
+        cursor.execute(*previous)
+        recorded_previous = cursor.rowcount == 1
+    cursor.execute(sql.renew.sql, renew_args)
+    row = cursor.fetchone()
+    if row is None:
+        return recorded_previous, None, False, False
+    outcome = _decide(check, item, None if row[0] is None else bool(row[0]))
+    if outcome is None:
+        return recorded_previous, None, True, False
+    cursor.execute(*_write(sql, token, item, outcome))
+    return recorded_previous, outcome, True, cursor.rowcount == 1
+
+
+def _record(cursor: Any, write: _Write) -> bool:
+    """Run one fenced outcome ``UPDATE``; whether it changed the row."""
+    cursor.execute(*write)
+    return bool(cursor.rowcount == 1)
+
+
+def _record_again(steps: _Steps, item: _Item, outcome: _Outcome, write: _Write, report: DispatchReport) -> None:
+    """Record an outcome in a transaction of its own after a step failed (best effort)."""
+    try:
+        with _transaction(steps.factory, steps.guard) as session:
+            driver = session.connection().connection.driver_connection
+            assert driver is not None
+            cursor = driver.cursor()
+            cursor.execute(*write)
+            recorded = cursor.rowcount == 1
+        _count(report, item, outcome, recorded)
+    except Exception:  # noqa: BLE001 - the lease will hand it over; never mask the first error
+        log.exception("could not record the outcome of reminder %s", item.id)
+
+
+def _write(sql: _Statements, token: str, item: _Item, outcome: _Outcome) -> _Write:
+    """The fenced ``UPDATE`` recording ``outcome`` and its driver parameters."""
+    values = outcome.values
+    if outcome.kind == "sent":
+        sent = sql.sent
+        return sent.sql, sent.args(
+            (sql.instant(values["sent_at"]), values["provider_id"], values["channel"], item.id, token)
         )
-    if (item.clinic_id, item.purpose) in batch.paused:
-        return _Outcome("held", {"status": "pending", "ready_at": now + HOLD_RECHECK, "claim_token": None})
-    if item.expires_at is not None and now >= item.expires_at:
-        return _suppress("expired", channel)
+    keys = tuple(sorted(values))
+    prepared = sql.outcome(keys)
+    params = {f"v_{key}": values[key] for key in keys}
+    params["w_id"], params["w_token"] = item.id, token
+    return prepared.sql, prepared.parameters(params)
+
+
+def _count(report: DispatchReport, item: _Item, outcome: _Outcome, recorded: bool) -> None:
+    """Count one outcome in the report (``recorded``: the fenced write changed the row)."""
+    kind = outcome.kind
+    if kind in ("retry", "failed"):
+        report.failed += 1  # the attempt failed whether or not we still own the reminder
+    if not recorded:
+        report.fenced += 1
+        log.warning("reminder %s was taken over by another dispatcher; outcome %s not recorded", item.id, kind)
+        return
+    if kind == "sent":
+        report.sent += 1
+    elif kind == "suppressed":
+        report.suppressed += 1
+        assert outcome.reason is not None
+        report.suppressed_by_reason[outcome.reason] = report.suppressed_by_reason.get(outcome.reason, 0) + 1
+    elif kind == "deferred":
+        report.deferred += 1
+    elif kind == "held":
+        report.held += 1
+    elif kind == "failed":
+        report.gave_up += 1
+    elif kind == "cancelled":
+        report.cancelled += 1
+
+
+def _message(batch: _Batch, item: _Item, check: _Check) -> OutboundMessage:
+    """Render the message of a reminder that passed every check."""
+    patient = batch.patients[item.patient_id]
+    channel = check.channel
+    assert check.address is not None
     fields = message_fields(
         name=patient.name,
-        clinic=clinic.name,
+        clinic=batch.clinics[item.clinic_id].name,
         locale=patient.locale,
         timezone=patient.timezone,
         channel=channel,
@@ -657,18 +913,101 @@ def _decide(conn: Connection, batch: _Batch, item: _Item, now: datetime, until: 
         fallback=_fallback(item),
         override=_override(batch, item, channel, patient.locale),
     )
-    return _Send(
-        OutboundMessage(
-            idempotency_key=item.idempotency_key,
-            reminder_id=item.id,
-            patient_id=item.patient_id,
-            channel=channel,
-            to=address,
-            subject=rendered.subject,
-            body=rendered.body,
-            locale=patient.locale,
-        )
+    return OutboundMessage(
+        idempotency_key=item.idempotency_key,
+        reminder_id=item.id,
+        patient_id=item.patient_id,
+        channel=channel,
+        to=check.address,
+        subject=rendered.subject,
+        body=rendered.body,
+        locale=patient.locale,
     )
+
+
+@lru_cache(maxsize=65536)
+def fixed_line(e164: str) -> bool:
+    """``values.is_fixed_line`` without re-parsing: an E.164 string is split at its (prefix-free) country code.
+
+    A number whose national part matches no fixed-line pattern of its country code's regions cannot be
+    typed ``FIXED_LINE`` (phonenumbers tests that pattern before answering ``FIXED_LINE``), so one
+    pattern match answers for most mobiles; any other number goes through ``number_type``.  Numbers
+    whose national part starts with 0 (Italian land lines) go through the full parser.
+    """
+    digits = e164[1:]
+    if e164.startswith("+") and digits.isdigit():
+        for size in (1, 2, 3):
+            code = int(digits[:size])
+            if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                national = digits[size:]
+                if national and national[0] != "0":
+                    if not any(_matches(desc, national) for desc in _fixed_line_descs(code)):
+                        return False
+                    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+                    return bool(phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE)
+                break
+    return is_fixed_line(e164)
+
+
+@lru_cache(maxsize=512)
+def _fixed_line_descs(code: int) -> tuple[Any, ...]:
+    """The fixed-line descriptions of every region (or the non-geographic entity) of a country code.
+
+    ``None`` stands for a region whose metadata is missing: it never rules a number out.
+    """
+    descs: list[Any] = []
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]:
+        if region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_nongeo_region(code, None)
+        else:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
+        descs.append(None if metadata is None else _Pattern.of(metadata.fixed_line))
+    return tuple(descs)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    lengths: frozenset[int]
+    pattern: re.Pattern[str] | None
+
+    @staticmethod
+    def of(desc: Any) -> _Pattern:
+        if desc is None or not desc.national_number_pattern:
+            return _Pattern(frozenset(), None)
+        return _Pattern(frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern))
+
+
+def _matches(desc: _Pattern | None, national: str) -> bool:
+    """Whether ``national`` may match a fixed-line description (``True`` when unsure)."""
+    if desc is None:
+        return True
+    if desc.pattern is None:
+        return False
+    if desc.lengths and len(national) not in desc.lengths:
+        return False
+    return desc.pattern.fullmatch(national) is not None
+
+
+def _release(
+    factory: sessionmaker[Session],
+    guard: Callable[[], AbstractContextManager[object]],
+    token: str,
+    ids: Sequence[int],
+) -> None:
+    """Hand unprocessed claimed rows back (pending, due again) after an error stopped the batch."""
+    try:
+        with _transaction(factory, guard) as session:
+            session.execute(
+                update(t_reminder)
+                .where(t_reminder.c.id.in_(ids), t_reminder.c.claim_token == token, t_reminder.c.status == "sending")
+                .values(
+                    status="pending",
+                    claim_token=None,
+                    ready_at=func.coalesce(t_reminder.c.next_attempt_at, t_reminder.c.due_at),
+                )
+            )
+    except Exception:  # noqa: BLE001 - their lease expires anyway
+        log.exception("could not release %d claimed reminders; their lease will expire", len(ids))
 
 
 def _text(value: object) -> str | None:
@@ -751,46 +1090,3 @@ def _failure(item: _Item, now: datetime, policy: RetryPolicy, *, retryable: bool
         )
     log.info("reminder %s: attempt %d failed; giving up", item.id, attempts)
     return _Outcome("failed", {"status": "failed", "attempts": attempts, "last_error": error, "claim_token": None})
-
-
-def _outcome_statement(keys: tuple[str, ...]) -> Any:
-    """The fenced ``UPDATE`` of one set of columns."""
-    return (
-        update(t_reminder)
-        .where(
-            t_reminder.c.id == bindparam("w_id"),
-            t_reminder.c.claim_token == bindparam("w_token"),
-            t_reminder.c.status == "sending",
-        )
-        .values({key: bindparam(f"v_{key}") for key in keys})
-    )
-
-
-def _record(conn: Connection, token: str, item: _Item, outcome: _Outcome, report: DispatchReport) -> None:
-    """Write one outcome, fenced by the claim token, and count it."""
-    if outcome.kind in ("retry", "failed"):
-        report.failed += 1  # the attempt failed whether or not we still own the reminder
-    keys = tuple(sorted(outcome.values))
-    params = {f"v_{key}": outcome.values[key] for key in keys}
-    params["w_id"], params["w_token"] = item.id, token
-    cursor = _prepared(conn, keys, lambda: _outcome_statement(keys)).execute(conn, params)
-    updated = cursor.rowcount
-    cursor.close()
-    if updated != 1:
-        report.fenced += 1
-        log.warning("reminder %s was taken over by another dispatcher; outcome %s not recorded", item.id, outcome.kind)
-        return
-    if outcome.kind == "sent":
-        report.sent += 1
-    elif outcome.kind == "suppressed":
-        report.suppressed += 1
-        assert outcome.reason is not None
-        report.suppressed_by_reason[outcome.reason] = report.suppressed_by_reason.get(outcome.reason, 0) + 1
-    elif outcome.kind == "deferred":
-        report.deferred += 1
-    elif outcome.kind == "held":
-        report.held += 1
-    elif outcome.kind == "failed":
-        report.gave_up += 1
-    elif outcome.kind == "cancelled":
-        report.cancelled += 1
