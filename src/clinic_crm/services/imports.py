@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.services._common import get_or_404
-from clinic_crm.services.patients import PATIENT_FIELDS, clean_patient_fields, patient_field_cleaners
+from clinic_crm.services.patients import PATIENT_FIELDS, clean_patient_fields, clinic_rules, patient_field_cleaners
 from clinic_crm.values import utc
 
 __all__ = ["CHUNK_SIZE", "ImportReport", "RowError", "import_patients", "import_patients_csv"]
@@ -197,6 +197,7 @@ def _csv_rows(clinic: Clinic, reader: Iterator[list[str]], header: list[str]) ->
     """
     width = len(header)
     columns = list(zip(header, patient_field_cleaners(header), strict=True))
+    rules = clinic_rules(clinic)
     number = 0
     for record in reader:
         if not record:
@@ -210,7 +211,7 @@ def _csv_rows(clinic: Clinic, reader: Iterator[list[str]], header: list[str]) ->
             for (name, cleaner), value in zip(columns, record, strict=False):
                 text = value.strip()
                 if text:  # blank cells are left out: they keep the stored value
-                    clean[name] = cleaner(clinic, text)
+                    clean[name] = cleaner(rules, text)
         except ValidationError as exc:
             yield RowError(number, exc.field or "row", str(exc))
             continue
