@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
@@ -30,8 +31,6 @@ from sqlalchemy.sql import ClauseElement
 from clinic_crm.errors import NaiveDatetimeError
 
 __all__ = ["Prepared", "prepare", "instant_binder"]
-
-_GIVEN = object()  # plan marker: the value comes from the caller's tuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +46,8 @@ class Prepared:
         plan: per placeholder, the index into the caller's tuple or ``-1`` with the default beside it.
         identity: :meth:`args` may hand the caller's tuple to the driver as it is.
         results: per result column, its result processor or ``None``.
+        constants: the defaults of the placeholders the caller does not pass, in placeholder order.
+        pick: positional: picks the driver's tuple out of ``values + constants``.
     """
 
     sql: str
@@ -57,13 +58,15 @@ class Prepared:
     plan: tuple[tuple[int, Any], ...]
     identity: bool
     results: tuple[Callable[[Any], Any] | None, ...]
+    constants: tuple[Any, ...] = ()
+    pick: Callable[[tuple[Any, ...]], Any] | None = None
 
     def args(self, values: tuple[Any, ...]) -> Any:
         """The driver parameters for ``values`` (given in the order of :attr:`names`, already in driver form)."""
         if self.identity:
             return values
-        if self.positional is not None:
-            return tuple([values[index] if index >= 0 else default for index, default in self.plan])
+        if self.pick is not None:
+            return self.pick(values + self.constants)
         merged = dict(self.defaults)
         merged.update(zip(self.names, values, strict=True))
         return merged
@@ -84,7 +87,7 @@ class Prepared:
         return cursor
 
     def rows(self, fetched: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        """``fetched`` (driver rows) with the result processors applied."""
+        """``fetched`` (driver rows) with the result processors applied (a ``NULL`` stays ``None``)."""
         processors = self.results
         if not any(processors):
             return [tuple(row) for row in fetched]
@@ -93,7 +96,9 @@ class Prepared:
         for row in fetched:
             values = list(row)
             for index, process in pairs:
-                values[index] = process(values[index])
+                value = values[index]
+                if value is not None:
+                    values[index] = process(value)
             out.append(tuple(values))
         return out
 
@@ -123,6 +128,17 @@ def prepare(statement: ClauseElement, dialect: Dialect, names: Sequence[str] = (
     order = {name: index for index, name in enumerate(names)}
     plan = tuple((order.get(name, -1), defaults.get(name)) for name in positional or ())
     identity = positional is not None and positional == tuple(names)
+    constants = tuple(default for index, default in plan if index < 0)
+    pick = None
+    if positional is not None and not identity and plan:
+        picks, extra = [], len(names)
+        for index, _default in plan:
+            if index >= 0:
+                picks.append(index)
+            else:
+                picks.append(extra)
+                extra += 1
+        pick = _picker(picks)
     results = tuple(
         column.type.dialect_impl(dialect).result_processor(dialect, None) for column in _selected(statement)
     )
@@ -135,7 +151,17 @@ def prepare(statement: ClauseElement, dialect: Dialect, names: Sequence[str] = (
         plan=plan,
         identity=identity,
         results=results,
+        constants=constants,
+        pick=pick,
     )
+
+
+def _picker(indices: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """``values -> tuple(values[i] for i in indices)`` at C speed."""
+    if len(indices) == 1:
+        index = indices[0]
+        return lambda values: (values[index],)
+    return cast(Callable[[tuple[Any, ...]], tuple[Any, ...]], itemgetter(*indices))
 
 
 def _selected(statement: ClauseElement) -> list[Any]:
@@ -153,10 +179,7 @@ def _sqlite_instant(value: datetime) -> str:
         raise NaiveDatetimeError("datetimes stored by clinic_crm must be timezone-aware")
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
-    )
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _aware_instant(value: datetime) -> datetime:

@@ -135,7 +135,7 @@ class DispatchReport:
 # --- the snapshot a claim loads -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per message, and a frozen __init__ costs more
 class _Item:
     id: int
     clinic_id: int
@@ -151,7 +151,7 @@ class _Item:
     has_care_plan: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per message, and a frozen __init__ costs more
 class _PatientInfo:
     name: str
     phone: str | None
@@ -181,7 +181,7 @@ class _Batch:
 # --- outcomes ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per message, and a frozen __init__ costs more
 class _Outcome:
     """A change to record for one claimed reminder, fenced by the claim token."""
 
@@ -284,6 +284,8 @@ class _Steps:
         self._engine = bind if isinstance(bind, Engine) else None
         self._conn: Connection | None = None
         self._raw: Any = None
+        self._cursor: Any = None
+        self._locked = guard is not nullcontext
         self._begin = "BEGIN IMMEDIATE" if self.dialect.name == "sqlite" else None
         self.sql = _statements(self.dialect)
 
@@ -292,13 +294,14 @@ class _Steps:
             with self.guard():  # an in-memory database shares one connection: check it out and in under the lock
                 self._conn = self._engine.connect()
             self._raw = self._conn.connection.driver_connection
+            self._cursor = self._raw.cursor()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._conn is not None:
             with self.guard():
                 self._conn.close()
-            self._conn = self._raw = None
+            self._conn = self._raw = self._cursor = None
 
     def run(self, work: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run ``work(cursor, *args)`` in one transaction and commit it; roll back and re-raise on any error.
@@ -311,16 +314,22 @@ class _Steps:
                 driver = session.connection().connection.driver_connection
                 assert driver is not None
                 return work(driver.cursor(), *args)
-        with self.guard():
-            if write and self._begin is not None:
-                raw.execute(self._begin)
-            try:
-                result = work(raw.cursor(), *args)
-            except BaseException:
-                raw.rollback()
-                raise
-            raw.commit()
-            return result
+        if self._locked:
+            with self.guard():
+                return self._run(raw, work, args, write)
+        return self._run(raw, work, args, write)
+
+    def _run(self, raw: Any, work: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
+        cursor = self._cursor
+        if write and self._begin is not None:
+            cursor.execute(self._begin)
+        try:
+            result = work(cursor, *args)
+        except BaseException:
+            raw.rollback()
+            raise
+        raw.commit()
+        return result
 
 
 def _due_ids(dialect: str, size: int, now: datetime | BindParameter[Any]) -> Select[Any]:
@@ -655,7 +664,7 @@ def _load(cursor: Any, sql: _Statements, batch: _Batch, until: Any, cache: _Call
 # --- processing a batch ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per message, and a frozen __init__ costs more
 class _Check:
     """What the checks that need no database say about one claimed reminder at ``now``.
 
@@ -735,6 +744,22 @@ def _process(
 _Write = tuple[str, Any]  # (SQL, driver parameters) of one fenced outcome UPDATE
 
 
+class _Instants:
+    """The driver form of instants, remembered for one batch (``now`` repeats when the caller fixed it)."""
+
+    __slots__ = ("_bind", "_seen")
+
+    def __init__(self, bind: Callable[[datetime], Any]) -> None:
+        self._bind = bind
+        self._seen: dict[datetime, Any] = {}
+
+    def __call__(self, value: datetime) -> Any:
+        found = self._seen.get(value)
+        if found is None:
+            found = self._seen[value] = self._bind(value)
+        return found
+
+
 def _process_on(
     steps: _Steps,
     sender: Any,
@@ -756,7 +781,7 @@ def _process_on(
     for the two statements only.  No transaction is open while ``sender.send`` runs.
     """
     sql = steps.sql
-    instant = sql.instant
+    instant = _Instants(sql.instant)
     renew = sql.renew
     token = batch.token
     done = 0
@@ -784,7 +809,7 @@ def _process_on(
                 message = _message(batch, item, check)
                 done += 1
                 result = _deliver(sender, message, item, clock(), policy)
-                unwritten = (item, result, _write(sql, token, item, result))
+                unwritten = (item, result, _write(sql, token, item, result, instant))
                 continue
             done += 1
         if unwritten is not None:
@@ -819,10 +844,11 @@ def _step(
         cursor.execute(*previous)
         recorded_previous = cursor.rowcount == 1
     cursor.execute(sql.renew.sql, renew_args)
-    row = cursor.fetchone()
-    if row is None:
+    rows = cursor.fetchall()  # (not fetchone: the statement runs to its end before COMMIT)
+    if not rows:
         return recorded_previous, None, False, False
-    outcome = _decide(check, item, None if row[0] is None else bool(row[0]))
+    granted = rows[0][0]
+    outcome = _decide(check, item, None if granted is None else bool(granted))
     if outcome is None:
         return recorded_previous, None, True, False
     cursor.execute(*_write(sql, token, item, outcome))
@@ -849,14 +875,15 @@ def _record_again(steps: _Steps, item: _Item, outcome: _Outcome, write: _Write, 
         log.exception("could not record the outcome of reminder %s", item.id)
 
 
-def _write(sql: _Statements, token: str, item: _Item, outcome: _Outcome) -> _Write:
+def _write(
+    sql: _Statements, token: str, item: _Item, outcome: _Outcome, instant: Callable[[datetime], Any] | None = None
+) -> _Write:
     """The fenced ``UPDATE`` recording ``outcome`` and its driver parameters."""
     values = outcome.values
     if outcome.kind == "sent":
         sent = sql.sent
-        return sent.sql, sent.args(
-            (sql.instant(values["sent_at"]), values["provider_id"], values["channel"], item.id, token)
-        )
+        bind = instant or sql.instant
+        return sent.sql, sent.args((bind(values["sent_at"]), values["provider_id"], values["channel"], item.id, token))
     keys = tuple(sorted(values))
     prepared = sql.outcome(keys)
     params = {f"v_{key}": values[key] for key in keys}
