@@ -1,7 +1,8 @@
 """Bulk import of patients from rows or a CSV file: streamed, validated in Python, written set-based.
 
-Rows are read one at a time and validated with :func:`clean_patient_fields`
-(the same rules as ``register``); valid rows are written per chunk of
+Rows are read one at a time and validated with :func:`clean_patient_fields`'s
+per-field cleaners (the same rules as ``register``; a CSV cell goes straight to its
+column's cleaner); valid rows are written per chunk of
 :data:`CHUNK_SIZE` rows with one look-up of the chunk's external ids
 (``IN (…)`` on SQLite, ``= ANY(array)`` on PostgreSQL), one bulk insert of the new
 patients (driver ``executemany`` on SQLite, ``COPY`` on PostgreSQL; values pass
