@@ -215,17 +215,33 @@ def normalize_name(value: object, field: str) -> str:
     return _normalize_name(value, field)
 
 
-def _normalize_name(value: str, field: str) -> str:
+def clean_text(value: object, field: str, *, max_length: int, allowed_controls: str = "") -> str:
+    """Return ``value`` NFC-normalised and trimmed: names, question texts, options.
+
+    Args:
+        max_length: the longest text accepted, counted after normalising.
+        allowed_controls: control characters that may stay (``"\n\t"`` for multi-line text).
+
+    Raises:
+        ValidationError: not a string, empty, too long, a lone surrogate, or another control
+            character (NUL included).
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", field=field)
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ValidationError(f"{field} contains a lone surrogate; names must be valid Unicode text", field=field)
-    name = unicodedata.normalize("NFC", value).strip()
-    if not name:
+        raise ValidationError(f"{field} contains a lone surrogate; text must be valid Unicode", field=field)
+    text = unicodedata.normalize("NFC", value).strip()
+    if not text:
         raise ValidationError(f"{field} must not be empty", field=field)
-    if len(name) > NAME_MAX:
-        raise ValidationError(f"{field} must be at most {NAME_MAX} characters", field=field)
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
+    if len(text) > max_length:
+        raise ValidationError(f"{field} must be at most {max_length} characters", field=field)
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed_controls for ch in text):
         raise ValidationError(f"{field} must not contain control characters", field=field)
-    return name
+    return text
+
+
+def _normalize_name(value: str, field: str) -> str:
+    return clean_text(value, field, max_length=NAME_MAX)
 
 
 #: Names repeat (a bulk import sees 陳 thousands of times): short ones are cached.  Errors are not

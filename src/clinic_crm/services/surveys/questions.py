@@ -14,7 +14,7 @@ from typing import Any
 
 from clinic_crm.errors import InvalidAnswer, ValidationError
 from clinic_crm.surveys_types import NPS_RANGE, QUESTION_TYPES, RATING_RANGE, TEXT_ANSWER_MAX, Question
-from clinic_crm.values import check_locale
+from clinic_crm.values import check_locale, clean_text
 
 __all__ = ["check_questions", "check_answers", "CheckedAnswer", "KEY_MAX", "QUESTION_TEXT_MAX", "OPTION_MAX"]
 
@@ -27,18 +27,7 @@ _KEY_RE = re.compile(r"\w[\w.\-]*\Z")  # "recommend", "q1", "1", "overall-rating
 
 def _plain_text(value: object, field: str, max_length: int) -> str:
     """A non-empty NFC string without control characters other than newline and tab."""
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string", field=field)
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ValidationError(f"{field} contains a lone surrogate", field=field)
-    text = unicodedata.normalize("NFC", value).strip()
-    if not text:
-        raise ValidationError(f"{field} must not be empty", field=field)
-    if len(text) > max_length:
-        raise ValidationError(f"{field} must be at most {max_length} characters", field=field)
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
-        raise ValidationError(f"{field} must not contain control characters", field=field)
-    return text
+    return clean_text(value, field, max_length=max_length, allowed_controls="\n\t")
 
 
 def _check_question(item: object, index: int) -> Question:
