@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
 from clinic_crm.errors import NaiveDatetimeError
+from clinic_crm.models._base import UTCDateTime
 
 __all__ = ["Prepared", "prepare", "instant_binder"]
 
@@ -190,5 +192,24 @@ def _aware_instant(value: datetime) -> datetime:
 
 
 def instant_binder(dialect: Dialect) -> Callable[[datetime], Any]:
-    """How an instant is passed to ``dialect``'s driver: exactly what ``UTCDateTime``'s bind processing gives."""
-    return _sqlite_instant if dialect.name == "sqlite" else _aware_instant
+    """How an instant is passed to ``dialect``'s driver: exactly what ``UTCDateTime``'s bind processing gives.
+
+    The direct conversion is checked against the column type's own processing on a few instants
+    once; should they ever disagree (another storage format), the type's processing is used.
+    """
+    column_type = UTCDateTime()
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+
+    def exact(value: datetime) -> Any:
+        return process(value) if process is not None else column_type.process_bind_param(value, dialect)
+
+    fast = _sqlite_instant if dialect.name == "sqlite" else _aware_instant
+    probes = (
+        datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, 0, 5, tzinfo=UTC),
+        datetime(2026, 10, 25, 2, 59, 59, 999999, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(999, 1, 1, tzinfo=ZoneInfo("Asia/Taipei")),
+    )
+    if all(fast(probe) == exact(probe) and type(fast(probe)) is type(exact(probe)) for probe in probes):
+        return fast
+    return exact  # pragma: no cover - only if SQLAlchemy changed how it stores datetimes

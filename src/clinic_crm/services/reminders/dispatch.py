@@ -16,8 +16,15 @@ token and a lease (``ready_at = now + lease``).  PostgreSQL uses ``FOR UPDATE SK
 SQLite serialises claims with the ``BEGIN IMMEDIATE`` write lock.  A row whose lease expired is
 claimed again by whoever comes next, with the same idempotency key.  Every outcome is written
 with ``WHERE id = :id AND claim_token = :token`` so a dispatcher whose lease was taken over
-changes nothing.  No transaction is open while ``sender.send`` runs.  The per-message statements
-are compiled once per dialect and run on the DB-API cursor (:mod:`._prepared`).
+changes nothing.  No transaction is open while ``sender.send`` runs.
+
+Cost: the claimed rows (with patients and visits) are read in one query after the claim commits,
+so SQLite's write lock covers the claim ``UPDATE`` only.  Per message, one transaction records the
+previous message's outcome and renews this one's claim while re-reading consent (one ``UPDATE …
+RETURNING``); the checks that need no database (2–6 above) and the statements' parameters are
+worked out before it, and the message is rendered after its ``COMMIT`` — the result is the same as
+checking in the order above.  Statements are compiled once per dialect and run on the DB-API
+cursor of one connection per ``dispatch`` call (:mod:`._prepared`).
 """
 
 from __future__ import annotations
