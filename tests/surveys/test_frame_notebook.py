@@ -1,46 +1,28 @@
-"""docs/notebook.ipynb runs end to end (nbclient) on a SQLite database with survey data."""
+"""docs/notebook.ipynb runs end to end (nbclient) on the demo database."""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from clinic_crm import ClinicCRM
-from tests.surveys.stats_factory import Resp, seed
+from clinic_crm.demo import build_demo
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "docs" / "notebook.ipynb"
 KERNEL = "clinic-crm-test"
+NOW = datetime(2026, 11, 25, 2, 30, tzinfo=UTC)
 
 
-def _survey_db(path: Path) -> str:
-    """A SQLite database with two clinics and a year of answered (and unanswered) invitations."""
+def _demo_db(path: Path) -> str:
+    """The demo database (``clinic-crm demo``): two clinics, a year of visits and survey responses."""
     url = f"sqlite:///{path}"
     with ClinicCRM(url) as crm:
         crm.migrate()
-        a = crm.clinics.create("Sunrise", timezone="Asia/Taipei", locale="zh_TW", region="TW").id
-        b = crm.clinics.create("Harbour", timezone="Europe/London", locale="en_GB", region="GB").id
-        assert a is not None and b is not None
-        start = datetime(2025, 4, 1, tzinfo=UTC)
-        items = []
-        for i in range(240):
-            items.append(
-                Resp(
-                    a if i % 3 else b,
-                    start + timedelta(hours=37 * i),
-                    nps=(i * 7) % 11,
-                    rating=1 + (i * 3) % 5,
-                    comment="謝謝" if i % 10 == 0 else None,
-                    kind=["checkup", "cleaning", "vaccination"][i % 3],
-                    practitioner=["Dr Lin", "Dr Wu", None][i % 4 % 3],
-                    channel=["sms", "email"][i % 2],
-                    answered=i % 5 != 0,
-                )
-            )
-        seed(crm.engine, items)
+        build_demo(crm, patients=200, now=NOW, outbox=path.parent / "outbox.jsonl")
     return url
 
 
@@ -63,7 +45,7 @@ def test_notebook_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("CLINIC_CRM_DB", _survey_db(tmp_path / "demo.db"))
+    monkeypatch.setenv("CLINIC_CRM_DB", _demo_db(tmp_path / "demo.db"))
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
@@ -75,6 +57,6 @@ def test_notebook_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     assert "NpsResult(score=" in text  # the overall result
-    assert "2025-04" in text  # a month row of the table
+    assert "2026-10" in text  # a month row of the table (the demo answers over the past year)
     assert "nps_sql" in text  # pandas and SQL agreed (the cell asserts it)
     assert "Figure" in text or any("image/png" in o.get("data", {}) for o in outputs)
