@@ -40,13 +40,14 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from clinic_crm import ClinicCRM
 from clinic_crm.db import SQLITE_BUSY_TIMEOUT_MS
 from clinic_crm.messaging.outbox import NullSender
 from clinic_crm.models import Reminder
+from clinic_crm.testing import throwaway_postgres
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 17:00 in Taipei: outside the clinic's quiet hours
@@ -312,20 +313,6 @@ def sqlite_database(folder: Path) -> Iterator[str]:
     yield f"sqlite:///{folder / 'dispatch.db'}"
 
 
-@contextmanager
-def pg_database(admin_url: str) -> Iterator[str]:
-    name = f"clinic_crm_bench_{uuid.uuid4().hex[:8]}"
-    admin: Engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 Result = tuple[str, int, float, float, float, float]  # label, processes, raw msg/s, msg/s, raw cpu µs, cpu µs
 
 
@@ -398,7 +385,7 @@ def main() -> None:
             with sqlite_database(folder) as url:
                 results += bench("sqlite", url, rows, folder, args.processes, repeat)
         if not args.no_pg:
-            with pg_database(args.pg_url) as url:
+            with throwaway_postgres(args.pg_url, prefix="clinic_crm_bench") as url:
                 results += bench("postgresql", url, rows, folder, args.processes, repeat)
     print()
     print(

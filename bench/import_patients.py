@@ -31,19 +31,20 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
 import phonenumbers
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from clinic_crm import ClinicCRM
 from clinic_crm.db import create_crm_engine
 from clinic_crm.migrations import upgrade
+from clinic_crm.testing import throwaway_postgres
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -252,16 +253,12 @@ def bench_sqlite(directory: Path, csv_path: Path, rows: int, repeat: int) -> tup
 
 def bench_pg(admin_url: str, csv_path: Path, rows: int, repeat: int) -> float | None:
     """The same on a throwaway PostgreSQL database (created and dropped); ``None`` when no server answers."""
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    name = f"clinic_crm_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - no server: skip this part
-        print(f"PostgreSQL skipped: {type(exc).__name__}")
-        return None
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(throwaway_postgres(admin_url, prefix="clinic_crm_bench"))
+        except Exception as exc:  # noqa: BLE001 - no server: skip this part
+            print(f"PostgreSQL skipped: {type(exc).__name__}")
+            return None
         engine = create_crm_engine(url)
         upgrade(engine)
         best_ours: Timing | None = None
@@ -276,10 +273,6 @@ def bench_pg(admin_url: str, csv_path: Path, rows: int, repeat: int) -> float | 
         engine.dispose()
         assert best_ours is not None and best_raw is not None
         return _report("PostgreSQL", best_ours, best_raw)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _truncate(engine: object) -> None:

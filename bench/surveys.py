@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from clinic_crm import ClinicCRM
 from clinic_crm.services.surveys.stats import NpsResult
+from clinic_crm.testing import throwaway_postgres
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CLINICS = 4
@@ -306,20 +306,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[sqlite] loaded in {time.perf_counter() - t0:.1f} s")
             bench(url, "sqlite", args.repeat)
     if not args.no_pg:
-        name = f"clinic_crm_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
-        try:
+        with throwaway_postgres(args.pg_url, prefix="clinic_crm_bench") as url:
             t0 = time.perf_counter()
             load(url, rows)
             print(f"[postgres] loaded in {time.perf_counter() - t0:.1f} s")
             bench(url, "postgres", args.repeat)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -23,6 +22,7 @@ from clinic_crm import ClinicCRM
 from clinic_crm.db import create_crm_engine
 from clinic_crm.migrations import upgrade
 from clinic_crm.models import Clinic, metadata
+from clinic_crm.testing import throwaway_postgres
 
 PG_ADMIN_URL = os.environ.get("CLINIC_CRM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("CLINIC_CRM_REQUIRE_PG") == "1"
@@ -49,20 +49,11 @@ def pg_server_url() -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required (CLINIC_CRM_REQUIRE_PG=1) but not reachable: {problem}")
         pytest.skip(f"no PostgreSQL server at {make_url(PG_ADMIN_URL).host}: {problem}")
-    name = f"clinic_crm_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    engine = create_crm_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with throwaway_postgres(PG_ADMIN_URL, prefix="clinic_crm_test") as url:
+        engine = create_crm_engine(url)
+        upgrade(engine)
+        engine.dispose()
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, time
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from clinic_crm.models import Clinic, Patient
 
 __all__ = [
+    "throwaway_postgres",
     "RecordingSender",
     "FailingSender",
     "make_clinic",
@@ -167,3 +170,32 @@ def strategies() -> SimpleNamespace:
         quiet_hours=st.tuples(wall_times, wall_times),
         birth_dates=st.dates(min_value=date(1900, 1, 1), max_value=date(2020, 12, 31)),
     )
+
+
+@contextmanager
+def throwaway_postgres(admin_url: str, *, prefix: str = "clinic_crm_tmp") -> Iterator[str]:
+    """Create an empty PostgreSQL database for a test run or benchmark, yield its URL, then drop it.
+
+    Args:
+        admin_url: a URL of the server with a user allowed to ``CREATE DATABASE``
+            (``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``).
+        prefix: the start of the database's name; a random suffix keeps concurrent runs apart.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: no server answers (raised on entering, nothing created).
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
