@@ -18,6 +18,7 @@ from clinic_crm.errors import (
     InvalidPhoneNumber,
     InvalidTransition,
     NaiveDatetimeError,
+    NotApproved,
     NotFound,
     TokenExpired,
     TokenUsed,
@@ -59,6 +60,7 @@ __all__ = [
     "InvalidTransition",
     "TokenExpired",
     "TokenUsed",
+    "NotApproved",
     "DeliveryError",
     # messaging
     "OutboundMessage",

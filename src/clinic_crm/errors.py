@@ -14,7 +14,8 @@
         ├── DuplicatePatient       same external_id in the same clinic
         ├── InvalidTransition      visit state machine
         ├── TokenExpired
-        └── TokenUsed
+        ├── TokenUsed
+        └── NotApproved            a crisis statement not approved, or external before staff were told
     DeliveryError (also a ClinicCRMError)   raised by senders; .retryable
 
 Messages say what was wrong and what was expected; they never contain a
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidTransition",
     "TokenExpired",
     "TokenUsed",
+    "NotApproved",
     "DeliveryError",
 ]
 
@@ -135,6 +137,11 @@ class TokenExpired(Conflict):
 
 class TokenUsed(Conflict):
     """The survey invitation's token was already used for a response."""
+
+
+class NotApproved(Conflict):
+    """A crisis statement cannot be published: its version is not approved, or it is for an outside
+    audience and no staff statement of the incident has been published yet."""
 
 
 class DeliveryError(ClinicCRMError):

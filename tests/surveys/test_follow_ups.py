@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from clinic_crm import ClinicCRM, Conflict, NaiveDatetimeError, NotFound, ValidationError
 from clinic_crm.models import Clinic, Survey
-from clinic_crm.services.surveys.follow_ups import add_working_days
+from clinic_crm import localtime
 from tests.conftest import T0, count_rows
 from tests.surveys.conftest import VisitFactory
 
@@ -28,6 +28,13 @@ def _answer(
     response = crm.surveys.submit(inv.token, answers, at=at)
     assert response.id is not None
     return response.id
+
+
+MON_FRI = localtime.WorkingCalendar(region="ZZ")  # a region without holidays: Monday–Friday
+
+
+def add_working_days(instant: datetime, days: int, zone: str) -> datetime:
+    return localtime.add_working_days(instant, days, timezone=zone, calendar=MON_FRI)
 
 
 @pytest.mark.parametrize(

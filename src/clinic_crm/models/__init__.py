@@ -1,7 +1,7 @@
 """The table models, one module per aggregate; importing this package registers every table on ``metadata``."""
 
 from clinic_crm.models._base import Base, UTCDateTime, metadata
-from clinic_crm.models.clinics import Clinic
+from clinic_crm.models.clinics import Clinic, ClinicDay
 from clinic_crm.models.patients import CHANNELS, PURPOSES, ConsentEvent, Patient
 from clinic_crm.models.reminders import (
     CarePlan,
@@ -19,6 +19,7 @@ __all__ = [
     "UTCDateTime",
     "metadata",
     "Clinic",
+    "ClinicDay",
     "Patient",
     "ConsentEvent",
     "CHANNELS",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 
-from sqlalchemy import JSON, Column, Time
+from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, Time
 from sqlmodel import Field
 
 from clinic_crm.models._base import Base, UTCDateTime
@@ -33,3 +33,20 @@ class Clinic(Base, table=True):
     def quiet_hours(self) -> tuple[time, time]:
         """The quiet hours as ``(start, end)`` local times; the interval is ``[start, end)``."""
         return (self.quiet_start, self.quiet_end)
+
+
+class ClinicDay(Base, table=True):
+    """A day the clinic recorded itself: a closure (``working=False``) or an extra working day (``True``).
+
+    Rows are only added; when one day is recorded twice the later record (higher id) wins.
+    """
+
+    __tablename__ = "clinic_day"
+    __table_args__ = (Index(None, "clinic_id", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
+    day: date = Field(sa_column=Column(Date(), nullable=False))
+    working: bool
+    reason: str = Field(max_length=500)
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

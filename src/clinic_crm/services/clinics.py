@@ -1,17 +1,33 @@
-"""Use cases of clinics: create one, read one, change its settings."""
+"""Use cases of clinics: create one, read one, change its settings, keep its calendar of working days."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from clinic_crm.errors import ValidationError
-from clinic_crm.models import Clinic
+from clinic_crm.localtime import WorkingCalendar
+from clinic_crm.localtime import add_working_days as _add_working_days
+from clinic_crm.models import Clinic, ClinicDay
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.values import check_locale, check_region, check_time, check_timezone, utc
+
+__all__ = [
+    "DEFAULT_QUIET_HOURS",
+    "create_clinic",
+    "get_clinic",
+    "list_clinics",
+    "update_clinic",
+    "add_closure",
+    "add_working_day",
+    "is_working_day",
+    "add_working_days",
+    "working_calendar",
+    "clinic_add_working_days",
+]
 
 DEFAULT_QUIET_HOURS = (time(21), time(8))
 
@@ -129,3 +145,97 @@ def update_clinic(session: Session, /, clinic_id: int, **fields: object) -> Clin
             clinic.survey_delay_minutes = value
     session.flush()
     return clinic
+
+
+# --- the clinic's calendar of working days (the rule itself lives in clinic_crm.localtime) ---------------------
+
+
+def _check_day(value: object) -> date:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise ValidationError("day must be a datetime.date", field="day")
+    return value
+
+
+def _record_day(
+    session: Session, clinic_id: int, day: object, *, working: bool, reason: str, at: datetime | None
+) -> ClinicDay:
+    checked = _check_day(day)
+    reason = require_text(reason, "reason", max_length=500)
+    when = utc(at, "at")
+    get_or_404(session, Clinic, clinic_id, for_update=True)
+    row = ClinicDay(clinic_id=clinic_id, day=checked, working=working, reason=reason, recorded_at=when)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_closure(session: Session, clinic_id: int, day: date, *, reason: str, at: datetime | None = None) -> ClinicDay:
+    """Record a day the clinic is closed although it would be a working day (a training day, a typhoon).
+
+    Deadlines counted in working days skip it from then on.  When a day is recorded both as a closure and as a
+    working day, the later record wins.
+
+    Raises:
+        NotFound: no such clinic.
+        ValidationError: ``day`` is not a ``date``, or ``reason`` is empty.
+    """
+    return _record_day(session, clinic_id, day, working=False, reason=reason, at=at)
+
+
+def add_working_day(
+    session: Session, clinic_id: int, day: date, *, reason: str, at: datetime | None = None
+) -> ClinicDay:
+    """Record a day the clinic works although it would not (a Saturday clinic, a holiday opened).
+
+    Raises:
+        NotFound: no such clinic.
+        ValidationError: ``day`` is not a ``date``, or ``reason`` is empty.
+    """
+    return _record_day(session, clinic_id, day, working=True, reason=reason, at=at)
+
+
+def working_calendar(session: Session, clinic: Clinic) -> WorkingCalendar:
+    """The clinic's :class:`~clinic_crm.localtime.WorkingCalendar`: its region plus the days it recorded."""
+    rows = session.execute(
+        select(col(ClinicDay.day), col(ClinicDay.working))
+        .where(col(ClinicDay.clinic_id) == clinic.id)
+        .order_by(col(ClinicDay.id))
+    )
+    return WorkingCalendar(region=clinic.region, overrides={day: working for day, working in rows})
+
+
+def is_working_day(session: Session, clinic_id: int, day: date) -> bool:
+    """Whether the clinic works on ``day``: Monday–Friday minus its region's public holidays, plus the region's
+    weekend make-up working days, minus its closures, plus its extra working days.
+
+    Raises:
+        NotFound: no such clinic.
+        ValidationError: ``day`` is not a ``date``.
+    """
+    checked = _check_day(day)
+    clinic = get_or_404(session, Clinic, clinic_id)
+    return working_calendar(session, clinic).is_working_day(checked)
+
+
+def clinic_add_working_days(session: Session, clinic: Clinic, instant: datetime, days: int) -> datetime:
+    """:func:`clinic_crm.localtime.add_working_days` on ``clinic``'s calendar and time zone (for services)."""
+    return _add_working_days(instant, days, timezone=clinic.timezone, calendar=working_calendar(session, clinic))
+
+
+def add_working_days(session: Session, clinic_id: int, instant: datetime, days: int) -> datetime:
+    """The same local wall time ``days`` working days after ``instant``, on the clinic's calendar.
+
+    Counting starts with the next calendar day (Saturday + 1 → Monday); ``days=0`` returns ``instant``.  A local
+    time that does not exist that day moves forward by the gap; one that occurs twice takes the first.
+    Example: a TW clinic, Friday 2026-02-13 10:00 local + 2 → Tuesday 2026-02-24 10:00 local (Lunar New Year).
+
+    Returns:
+        An aware UTC datetime.
+
+    Raises:
+        NotFound: no such clinic.
+        NaiveDatetimeError: ``instant`` is naive.
+        ValidationError: ``days`` is negative or not an integer.
+    """
+    clinic = get_or_404(session, Clinic, clinic_id)
+    return clinic_add_working_days(session, clinic, instant, days)

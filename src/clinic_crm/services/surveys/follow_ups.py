@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -11,60 +11,23 @@ from sqlmodel import col
 from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import Clinic, FollowUp
 from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services.clinics import clinic_add_working_days
 from clinic_crm.services.surveys.questions import CheckedAnswer
-from clinic_crm.values import aware, utc, zone
+from clinic_crm.values import aware, utc
 
 __all__ = [
     "FOLLOW_UP_WORKING_DAYS",
-    "add_working_days",
     "follow_up_reason",
     "open_follow_up",
     "list_follow_ups",
     "close_follow_up",
 ]
 
-#: A follow-up is due this many working days (Monday–Friday, clinic time) after the answer.
+#: A follow-up is due this many working days (the clinic's calendar, see ``clinic_crm.localtime``) after the answer.
 FOLLOW_UP_WORKING_DAYS = 2
 NOTE_MAX = 4000
 DETRACTOR_MAX = 6  # nps 0–6
 LOW_RATING_MAX = 2  # rating 1–2
-
-
-def add_working_days(instant: datetime, days: int, timezone: str) -> datetime:
-    """The instant ``days`` working days (Monday–Friday) after ``instant``, at the same local wall time.
-
-    The local date moves forward one calendar day at a time, counting only Mondays to Fridays,
-    so Friday + 2 is Tuesday and Saturday or Sunday + 2 is Tuesday too.  The local time of day is
-    kept.  When that wall time does not exist on the target day (the spring-forward gap) the result
-    is moved forward by the length of the gap (02:30 becomes 03:30); when it occurs twice (the
-    autumn fall-back) the first occurrence is taken.
-
-    Args:
-        instant: an aware datetime.
-        days: working days to add (``>= 0``).
-        timezone: IANA zone whose calendar and wall clock count.
-
-    Returns:
-        An aware UTC datetime.
-
-    Raises:
-        NaiveDatetimeError: ``instant`` is naive.
-        ValidationError: ``days`` is negative.
-    """
-    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-        raise ValidationError("days must be a non-negative integer", field="days")
-    tz = zone(timezone)
-    local = aware(instant, "instant").astimezone(tz)
-    day = local.date()
-    left = days
-    while left:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            left -= 1
-    # fold=0: in a gap zoneinfo applies the offset before the transition (shifting forward by the gap);
-    # in an overlap it picks the first occurrence
-    target = datetime.combine(day, local.time().replace(fold=0), tzinfo=tz)
-    return target.astimezone(UTC)
 
 
 def follow_up_reason(answers: list[CheckedAnswer]) -> str | None:
@@ -81,18 +44,16 @@ def open_follow_up(
     session: Session,
     *,
     clinic_id: int,
-    timezone: str,
     response_id: int,
     visit_id: int,
     patient_id: int,
     reason: str,
     answered_at: datetime,
 ) -> FollowUp:
-    """Add the one follow-up of a response, due ``FOLLOW_UP_WORKING_DAYS`` working days after the answer.
-
-    Args:
-        timezone: the clinic's IANA zone, whose calendar and wall clock count the working days.
-    """
+    """Add the one follow-up of a response, due ``FOLLOW_UP_WORKING_DAYS`` working days after the answer,
+    on the clinic's calendar (its region's holidays, closures and extra working days) and wall clock."""
+    clinic = get_or_404(session, Clinic, clinic_id)
+    due_at = clinic_add_working_days(session, clinic, answered_at, FOLLOW_UP_WORKING_DAYS)
     follow_up = FollowUp(
         clinic_id=clinic_id,
         response_id=response_id,
@@ -100,7 +61,7 @@ def open_follow_up(
         patient_id=patient_id,
         reason=reason,
         opened_at=answered_at,
-        due_at=add_working_days(answered_at, FOLLOW_UP_WORKING_DAYS, timezone),
+        due_at=due_at,
     )
     session.add(follow_up)
     session.flush()

@@ -105,7 +105,6 @@ def submit(session: Session, token: str, answers: object, *, at: datetime) -> Re
         open_follow_up(
             session,
             clinic_id=invitation.clinic_id,
-            timezone=timezone,
             response_id=response.id,
             visit_id=invitation.visit_id,
             patient_id=patient_id,

@@ -1,0 +1,26 @@
+"""reputation: mentions, watch lists and alerts
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-02
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import clinic_crm.models._base  # noqa: F401
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+
+
+def downgrade() -> None:
+    """Revert this revision."""
