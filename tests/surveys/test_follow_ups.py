@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clinic_crm import ClinicCRM, Conflict, NaiveDatetimeError, NotFound, ValidationError
+from clinic_crm import ClinicCRM, Conflict, NaiveDatetimeError, NotFound, ValidationError, localtime
 from clinic_crm.models import Clinic, Survey
-from clinic_crm import localtime
 from tests.conftest import T0, count_rows
 from tests.surveys.conftest import VisitFactory
 
