@@ -44,8 +44,12 @@ def main(rev: str) -> None:
             )
             migration = produce_migrations(context, metadata)
         engine.dispose()
-    opts = {"render_item": render_item, "render_as_batch": True, "alembic_module_prefix": "op.",
-            "sqlalchemy_module_prefix": "sa."}
+    opts = {
+        "render_item": render_item,
+        "render_as_batch": True,
+        "alembic_module_prefix": "op.",
+        "sqlalchemy_module_prefix": "sa.",
+    }
     up = render_python_code(migration.upgrade_ops, **opts)  # type: ignore[arg-type]
     downgrade = render_python_code(migration.downgrade_ops, **opts)  # type: ignore[arg-type]
     path = Path(script.path)

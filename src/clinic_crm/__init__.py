@@ -26,6 +26,7 @@ from clinic_crm.errors import (
     ValidationError,
 )
 from clinic_crm.messaging.message import OutboundMessage, Sender
+from clinic_crm.messaging.post import PublicPost, Publisher
 from clinic_crm.models import (
     CarePlan,
     Clinic,
@@ -65,6 +66,8 @@ __all__ = [
     # messaging
     "OutboundMessage",
     "Sender",
+    "PublicPost",
+    "Publisher",
     # surveys
     "Question",
     # what the calls return

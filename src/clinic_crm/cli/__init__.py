@@ -17,7 +17,21 @@ from clinic_crm.errors import ClinicCRMError
 DEFAULT_DB = "sqlite:///clinic.db"
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("migrate", "demo", "imports", "reminders", "report")
+COMMAND_MODULES = (
+    "migrate",
+    "demo",
+    "imports",
+    "reminders",
+    "report",
+    "feedback",
+    "incident",
+    "crisis",
+    "posts",
+    "reputation",
+    "events",
+    "patients",
+    "audit",
+)
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:

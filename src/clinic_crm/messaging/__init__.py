@@ -1,5 +1,6 @@
-"""Outbound messages, the sender protocol, real senders and message templates."""
+"""Outbound messages and public posts, the sender and publisher protocols, real senders and message templates."""
 
 from clinic_crm.messaging.message import OutboundMessage, Sender
+from clinic_crm.messaging.post import PublicPost, Publisher
 
-__all__ = ["OutboundMessage", "Sender"]
+__all__ = ["OutboundMessage", "Sender", "PublicPost", "Publisher"]

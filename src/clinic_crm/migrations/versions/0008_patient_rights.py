@@ -1,7 +1,7 @@
-"""community events and registrations
+"""patient rights: merges, erasure and the audit trail
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -12,8 +12,8 @@ from alembic import op  # noqa: F401
 
 import clinic_crm.models._base  # noqa: F401
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,4 @@
-"""patient rights: merges, erasure and the audit trail
+"""community events and registrations
 
 Revision ID: 0007
 Revises: 0006
