@@ -27,6 +27,7 @@ __all__ = [
     "add_working_days",
     "at_local_time",
     "parse_working_days",
+    "month_bounds",
 ]
 
 #: The largest ``days`` :func:`add_working_days` accepts (about 40 years of working days).
@@ -128,3 +129,24 @@ def parse_working_days(text: str) -> int | None:
         count = int(words[0])
         return count if count <= MAX_WORKING_DAYS else None
     return None
+
+
+def month_bounds(timezone: str, first: datetime, last: datetime) -> list[tuple[str, datetime, datetime]]:
+    """The calendar months of ``timezone`` from the one holding ``first`` to the one holding ``last``.
+
+    Returns:
+        ``(label, start, end)`` per month: ``"2026-03"`` and the UTC instants of its first local
+        midnight and of the next month's (a month is ``[start, end)``).
+    """
+    tz = zone(timezone)
+    lo = first.astimezone(tz)
+    hi = last.astimezone(tz)
+    year, month = lo.year, lo.month
+    out: list[tuple[str, datetime, datetime]] = []
+    start = datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
+    while (year, month) <= (hi.year, hi.month):
+        ny, nm = (year + 1, 1) if month == 12 else (year, month + 1)
+        end = datetime(ny, nm, 1, tzinfo=tz).astimezone(UTC)
+        out.append((f"{year:04d}-{month:02d}", start, end))
+        year, month, start = ny, nm, end
+    return out

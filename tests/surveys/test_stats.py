@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import event
 
 from clinic_crm import ClinicCRM, NaiveDatetimeError, ValidationError
+from clinic_crm.localtime import month_bounds
 from clinic_crm.models import Clinic
-from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate, margin_of_error, month_bounds
+from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate, margin_of_error
 from tests.surveys.stats_factory import Resp, make_survey, seed
 
 T = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from clinic_crm.errors import ValidationError
 from clinic_crm.models import UTCDateTime, metadata
+from clinic_crm.services.aggregates import optional_id
 from clinic_crm.values import aware
 
 if TYPE_CHECKING:
@@ -40,12 +40,6 @@ def require_pandas() -> ModuleType:
     except ImportError as exc:
         raise ImportError(f"survey frames need pandas, an optional dependency: {_INSTALL_HINT}") from exc
     return pandas
-
-
-def _optional_id(value: object, field: str) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValidationError(f"{field} must be an integer id or None", field=field)
-    return value
 
 
 def frame_query(
@@ -81,9 +75,9 @@ def frame_query(
         .select_from(r.join(v, v.c.id == r.c.visit_id).outerjoin(a, a.c.response_id == r.c.id))
         .order_by(r.c.id)
     )
-    if _optional_id(clinic_id, "clinic_id") is not None:
+    if optional_id(clinic_id, "clinic_id") is not None:
         stmt = stmt.where(r.c.clinic_id == clinic_id)
-    if _optional_id(survey_id, "survey_id") is not None:
+    if optional_id(survey_id, "survey_id") is not None:
         stmt = stmt.where(r.c.survey_id == survey_id)
     if since is not None:
         stmt = stmt.where(r.c.answered_at >= aware(since, "since"))

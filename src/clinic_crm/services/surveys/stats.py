@@ -30,27 +30,23 @@ the response rate, fewer than ``min_responses`` invitations — keeps its counts
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
-    String,
-    case,
-    cast,
     exists,
     func,
-    literal,
     literal_column,
     select,
 )
 from sqlalchemy.orm import Session
 
 from clinic_crm.errors import ValidationError
-from clinic_crm.models import UTCDateTime, metadata
-from clinic_crm.values import aware, zone
+from clinic_crm.models import metadata
+from clinic_crm.services.aggregates import check_interval, count_if, month_label, optional_id
 
 __all__ = [
     "NpsResult",
@@ -64,7 +60,6 @@ __all__ = [
     "response_rate",
     "nps_from_counts",
     "margin_of_error",
-    "month_bounds",
 ]
 
 #: Groupings of ``nps`` and ``csat``.
@@ -189,14 +184,6 @@ class _Query:
     min_responses: int | None
 
 
-def _optional_id(value: object, field: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{field} must be an integer id or None", field=field)
-    return value
-
-
 def _check_query(
     clinic_id: object,
     survey_id: object,
@@ -206,10 +193,7 @@ def _check_query(
     min_responses: object,
     allowed_by: Sequence[str],
 ) -> _Query:
-    since_utc = None if since is None else aware(since, "since")
-    until_utc = None if until is None else aware(until, "until")
-    if since_utc is not None and until_utc is not None and until_utc < since_utc:
-        raise ValidationError("until must not be before since (the interval is [since, until))", field="until")
+    since_utc, until_utc = check_interval(since, until)
     if by is not None and by not in allowed_by:
         raise ValidationError(f"by must be None or one of {', '.join(allowed_by)}", field="by")
     if min_responses is not None and (
@@ -217,84 +201,13 @@ def _check_query(
     ):
         raise ValidationError("min_responses must be None or a positive integer", field="min_responses")
     return _Query(
-        _optional_id(clinic_id, "clinic_id"),
-        _optional_id(survey_id, "survey_id"),
+        optional_id(clinic_id, "clinic_id"),
+        optional_id(survey_id, "survey_id"),
         since_utc,
         until_utc,
         by if isinstance(by, str) else None,
         min_responses if isinstance(min_responses, int) else None,
     )
-
-
-# --------------------------------------------------------------------------- months
-
-
-def month_bounds(timezone: str, first: datetime, last: datetime) -> list[tuple[str, datetime, datetime]]:
-    """The calendar months of ``timezone`` from the one holding ``first`` to the one holding ``last``.
-
-    Returns:
-        ``(label, start, end)`` per month: ``"2026-03"`` and the UTC instants of its first local
-        midnight and of the next month's (a month is ``[start, end)``).
-    """
-    tz = zone(timezone)
-    lo = first.astimezone(tz)
-    hi = last.astimezone(tz)
-    year, month = lo.year, lo.month
-    out: list[tuple[str, datetime, datetime]] = []
-    start = datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
-    while (year, month) <= (hi.year, hi.month):
-        ny, nm = (year + 1, 1) if month == 12 else (year, month + 1)
-        end = datetime(ny, nm, 1, tzinfo=tz).astimezone(UTC)
-        out.append((f"{year:04d}-{month:02d}", start, end))
-        year, month, start = ny, nm, end
-    return out
-
-
-def _month_label(session: Session, instant_table: Any, instant: str, q: _Query) -> ColumnElement[Any] | None:
-    """A SQL expression giving each row's local month label; ``None`` when there is no data.
-
-    Reads each clinic's time zone and data range (one query of index seeks), builds the month
-    boundaries of every zone in Python, and returns a ``CASE`` that binary-searches them:
-    ``CASE WHEN instant < :mid THEN <left half> ELSE <right half> END`` down to one label —
-    about log2(months) comparisons per row, and the aggregate keeps its natural plan.  With
-    clinics in several zones an outer ``CASE WHEN clinic_id IN (…)`` picks the zone's tree.
-    """
-    t = instant_table
-    col = t.c[instant]
-
-    def bound(fn: Callable[[Any], Any]) -> Any:
-        sub = select(fn(col)).where(t.c.clinic_id == _CLINIC.c.id)
-        if q.since is not None:
-            sub = sub.where(col >= q.since)
-        if q.until is not None:
-            sub = sub.where(col < q.until)
-        return sub.scalar_subquery()
-
-    stmt = select(_CLINIC.c.id, _CLINIC.c.timezone, bound(func.min), bound(func.max))
-    if q.clinic_id is not None:
-        stmt = stmt.where(_CLINIC.c.id == q.clinic_id)
-    zones: dict[str, tuple[list[int], datetime, datetime]] = {}
-    for clinic_id, tz_name, lo, hi in session.execute(stmt):
-        if lo is None or hi is None:
-            continue
-        if tz_name in zones:
-            ids, old_lo, old_hi = zones[tz_name]
-            zones[tz_name] = ([*ids, clinic_id], min(lo, old_lo), max(hi, old_hi))
-        else:
-            zones[tz_name] = ([clinic_id], lo, hi)
-    if not zones:
-        return None
-
-    def search(months: list[tuple[str, datetime, datetime]]) -> ColumnElement[Any]:
-        if len(months) == 1:
-            return cast(literal(months[0][0], String()), String())
-        mid = len(months) // 2
-        return case((col < literal(months[mid][1], UTCDateTime()), search(months[:mid])), else_=search(months[mid:]))
-
-    trees = [(ids, search(month_bounds(tz_name, lo, hi))) for tz_name, (ids, lo, hi) in sorted(zones.items())]
-    if len(trees) == 1:
-        return trees[0][1]
-    return case(*[(t.c.clinic_id.in_(ids), tree) for ids, tree in trees])
 
 
 # --------------------------------------------------------------------------- the aggregate
@@ -332,7 +245,7 @@ def _grouped(
     key: ColumnElement[Any] | None = None
     source: Any = table
     if q.by == "month":
-        key = _month_label(session, table, instant, q)
+        key = month_label(session, table, instant, clinic_id=q.clinic_id, since=q.since, until=q.until)
         if key is None:
             return None
     for other, on, outer in joins:
@@ -364,10 +277,6 @@ def _grouped(
 def _sorted(items: dict[GroupKey, _T]) -> dict[GroupKey, _T]:
     """Groups in key order, ``None`` last (the keys of one result share one type)."""
     return dict(sorted(items.items(), key=lambda kv: (kv[0] is None, kv[0] if kv[0] is not None else "")))
-
-
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def nps(
@@ -411,7 +320,7 @@ def nps(
             earlier.c.question_key < a.c.question_key,
         ),
     ]
-    measures = [_count_if(value >= 9), _count_if(value.between(7, 8)), _count_if(value <= 6)]
+    measures = [count_if(value >= 9), count_if(value.between(7, 8)), count_if(value <= 6)]
     rows = _grouped(
         session,
         q,
@@ -457,7 +366,7 @@ def csat(
         instant="answered_at",
         joins=[(a, a.c.response_id == r.c.id, False)],
         where=[a.c.question_type == "rating", value.is_not(None)],
-        measures=[func.count(), _count_if(value >= 4)],
+        measures=[func.count(), count_if(value >= 4)],
     )
     if q.by is None:
         n, good = rows[0][1] if rows else (0, 0)
