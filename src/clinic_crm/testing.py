@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from clinic_crm.errors import DeliveryError
 from clinic_crm.messaging.message import OutboundMessage
+from clinic_crm.messaging.post import PublicPost
 
 if TYPE_CHECKING:
     from clinic_crm.crm import Scope
@@ -37,6 +38,8 @@ __all__ = [
     "throwaway_postgres",
     "RecordingSender",
     "FailingSender",
+    "RecordingPublisher",
+    "FailingPublisher",
     "make_clinic",
     "make_patient",
     "strategies",
@@ -120,6 +123,64 @@ class FailingSender:
                 raise self.error()
             raise DeliveryError("provider unavailable (test double)", retryable=self.retryable)
         return str(self.then.send(message))
+
+
+class RecordingPublisher:
+    """A publisher that accepts every post and keeps it (thread-safe).
+
+    Attributes:
+        posts: every ``PublicPost`` handed over, in order.
+    """
+
+    def __init__(self, *, prefix: str = "post") -> None:
+        self.posts: list[PublicPost] = []
+        self._prefix = prefix
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def publish(self, post: PublicPost) -> str:
+        """Record ``post`` and return a channel post id ``"<prefix>-<n>"``."""
+        with self._lock:
+            self.posts.append(post)
+            return f"{self._prefix}-{next(self._ids)}"
+
+    def on(self, channel: str) -> list[PublicPost]:
+        """The posts published on one channel."""
+        with self._lock:
+            return [p for p in self.posts if p.channel == channel]
+
+
+class FailingPublisher:
+    """A publisher that raises ``DeliveryError(retryable=...)`` for its first ``times`` calls, then delegates.
+
+    Args:
+        times: how many calls fail (``None``: every call).
+        retryable: the ``retryable`` flag of the raised errors.
+        then: the publisher used after the failures (a new :class:`RecordingPublisher` by default).
+
+    Attributes:
+        calls: every post handed over, failed or not.
+        failures: how many calls raised.
+    """
+
+    def __init__(self, times: int | None = 1, *, retryable: bool = True, then: Any = None) -> None:
+        self.times = times
+        self.retryable = retryable
+        self.then: Any = then if then is not None else RecordingPublisher()
+        self.calls: list[PublicPost] = []
+        self.failures = 0
+        self._lock = threading.Lock()
+
+    def publish(self, post: PublicPost) -> str:
+        """Fail while failures remain, else hand the post to ``then``."""
+        with self._lock:
+            self.calls.append(post)
+            failing = self.times is None or self.failures < self.times
+            if failing:
+                self.failures += 1
+        if failing:
+            raise DeliveryError("channel unavailable (test double)", retryable=self.retryable)
+        return str(self.then.publish(post))
 
 
 _counter = itertools.count(1)
