@@ -11,6 +11,7 @@ from clinic_crm.crm import ClinicCRM
 from clinic_crm.errors import (
     ClinicCRMError,
     Conflict,
+    DatabaseUnavailable,
     DeliveryError,
     DuplicatePatient,
     InvalidAnswer,
@@ -63,6 +64,7 @@ __all__ = [
     "TokenUsed",
     "NotApproved",
     "DeliveryError",
+    "DatabaseUnavailable",
     # messaging
     "OutboundMessage",
     "Sender",

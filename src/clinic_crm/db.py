@@ -11,17 +11,63 @@ Engines never echo statement parameters, which may hold patient data.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from clinic_crm.errors import ValidationError
+from clinic_crm.errors import DatabaseUnavailable, ValidationError
 
-__all__ = ["create_crm_engine", "SQLITE_BUSY_TIMEOUT_MS"]
+__all__ = ["create_crm_engine", "prepare_engine", "database_errors", "SQLITE_BUSY_TIMEOUT_MS", "LOGGING_NAME"]
+
+#: The ``logging_name`` of every engine clinic_crm creates: its log records go to
+#: ``sqlalchemy.engine.Engine.clinic_crm``, where result rows (patient data) are filtered out.
+LOGGING_NAME = "clinic_crm"
+
+
+class _NoRows(logging.Filter):
+    """Drops SQLAlchemy's DEBUG records of result rows and columns: they carry patient data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not message.startswith(("Row ", "Col "))
+
+
+logging.getLogger(f"sqlalchemy.engine.Engine.{LOGGING_NAME}").addFilter(_NoRows())
+
+_MIGRATE_HINT = "the database has no clinic_crm tables (or an old schema): run crm.migrate() or `clinic-crm migrate`"
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Translate the driver's faults into :class:`~clinic_crm.errors.DatabaseUnavailable` (the one place).
+
+    Connection failures, restarts, dropped connections and SQLite's "database is locked" are retryable; a missing
+    table means the database was never migrated.  The message never contains SQL or parameters.
+    """
+    try:
+        yield
+    except (sa_exc.OperationalError, sa_exc.ProgrammingError, sa_exc.InterfaceError) as exc:
+        text = str(getattr(exc, "orig", exc)).lower()
+        if "no such table" in text or "does not exist" in text and "relation" in text:
+            raise DatabaseUnavailable(_MIGRATE_HINT, retryable=False) from None
+        if isinstance(exc, sa_exc.ProgrammingError):
+            raise
+        reason = "locked by another writer" if "locked" in text or "busy" in text else "unreachable or restarting"
+        raise DatabaseUnavailable(f"the database is {reason}; try again later", retryable=True) from None
+    except sqlite3.OperationalError as exc:  # raw DB-API paths (dispatch's prepared statements)
+        text = str(exc).lower()
+        if "no such table" in text:
+            raise DatabaseUnavailable(_MIGRATE_HINT, retryable=False) from None
+        raise DatabaseUnavailable("the database is locked by another writer; try again later") from None
+
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -74,6 +120,7 @@ def create_crm_engine(url: str) -> Engine:
                 poolclass=StaticPool,
                 connect_args={"check_same_thread": False},
                 hide_parameters=True,
+                logging_name=LOGGING_NAME,
             )
             _configure_sqlite(engine, file_backed=False)
         else:
@@ -81,13 +128,21 @@ def create_crm_engine(url: str) -> Engine:
                 parsed,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
                 hide_parameters=True,
+                logging_name=LOGGING_NAME,
             )
             _configure_sqlite(engine, file_backed=True)
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() in ("psycopg2", "") or parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, hide_parameters=True, pool_pre_ping=True)
+        # the session time zone is pinned to UTC: instants read back identically whatever the server's setting
+        return create_engine(
+            parsed,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            logging_name=LOGGING_NAME,
+            connect_args={"options": "-c timezone=UTC"},
+        )
     raise ValidationError("database URL must be sqlite:// or postgresql+psycopg://", field="url")
 
 

@@ -17,6 +17,8 @@
         ├── TokenUsed
         └── NotApproved            a crisis statement not approved, or external before staff were told
     DeliveryError (also a ClinicCRMError)   raised by senders; .retryable
+    DatabaseUnavailable (also a ClinicCRMError)   the database cannot be reached, is locked, or is not
+                                                  migrated; .retryable
 
 Messages say what was wrong and what was expected; they never contain a
 patient's name, phone number or e-mail address.  The offending input is
@@ -44,6 +46,7 @@ __all__ = [
     "TokenUsed",
     "NotApproved",
     "DeliveryError",
+    "DatabaseUnavailable",
 ]
 
 
@@ -153,5 +156,20 @@ class DeliveryError(ClinicCRMError):
     """
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class DatabaseUnavailable(ClinicCRMError):
+    """The database could not serve the call: unreachable, restarting, locked for too long, or not migrated.
+
+    Nothing of the call was written.  The message never contains SQL or parameters.
+
+    Attributes:
+        retryable: ``True`` when the same call may succeed later (a restart, a lock, a dropped connection);
+            ``False`` when someone must act first (``crm.migrate()`` / ``clinic-crm migrate``).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable

@@ -26,6 +26,9 @@ from clinic_crm.errors import (
 
 __all__ = [
     "aware",
+    "check_unicode",
+    "MIN_YEAR",
+    "MAX_YEAR",
     "utc",
     "utcnow",
     "check_timezone",
@@ -40,6 +43,8 @@ __all__ = [
 ]
 
 NAME_MAX = 200
+#: The longest locale id stored (the locale columns' width).
+LOCALE_MAX = 32
 
 _CASE_INSENSITIVE_MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 
@@ -49,12 +54,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: Instants the library accepts: years ``MIN_YEAR`` … ``MAX_YEAR`` (far enough for any clinic, and far enough
+#: from datetime's limits that adding a recall interval or converting between zones never overflows).
+MIN_YEAR = 1900
+MAX_YEAR = 2199
+
+
 def aware(value: object, field: str) -> datetime:
     """Return ``value`` converted to UTC; raise ``NaiveDatetimeError`` when it carries no time zone.
 
     Raises:
         NaiveDatetimeError: ``value`` is a naive datetime.
-        ValidationError: ``value`` is not a datetime at all.
+        ValidationError: ``value`` is not a datetime at all, or outside the years ``MIN_YEAR`` … ``MAX_YEAR``.
     """
     if not isinstance(value, datetime):
         raise ValidationError(f"{field} must be a timezone-aware datetime", field=field)
@@ -63,6 +74,8 @@ def aware(value: object, field: str) -> datetime:
             f"{field} must be timezone-aware (e.g. datetime(..., tzinfo=UTC)); got a naive datetime",
             field=field,
         )
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValidationError(f"{field} must be in the years {MIN_YEAR} to {MAX_YEAR}", field=field)
     return value.astimezone(UTC)
 
 
@@ -84,7 +97,8 @@ def zone(name: str) -> ZoneInfo:
 
 def check_timezone(value: object, field: str = "timezone") -> str:
     """Return ``value`` if it is an IANA time zone name (``"Asia/Taipei"``), else raise ``ValidationError``."""
-    if not isinstance(value, str) or value not in _zones():
+    if not isinstance(value, str) or value not in _zones() or value == "localtime":
+        # "localtime" is the machine's own zone, not an IANA name: it means different things on different hosts
         raise ValidationError(f"{field} must be an IANA time zone name such as 'Asia/Taipei'", field=field)
     try:
         zone(value)
@@ -100,7 +114,7 @@ def _parse_locale(value: str) -> Locale:
 
 def check_locale(value: object, field: str = "locale") -> str:
     """Return ``value`` if Babel knows it as a locale id (``"zh_TW"``, ``"en_US"``), else raise ``ValidationError``."""
-    if not isinstance(value, str) or not value or "-" in value:
+    if not isinstance(value, str) or not value or "-" in value or len(value) > LOCALE_MAX:
         raise ValidationError(f"{field} must be a Babel locale id such as 'zh_TW' or 'en_US'", field=field)
     try:
         _parse_locale(value)
@@ -215,6 +229,21 @@ def normalize_name(value: object, field: str) -> str:
     return _normalize_name(value, field)
 
 
+def check_unicode(value: str, field: str) -> str:
+    """``value`` unchanged when it is valid Unicode text a database stores (no lone surrogate, no NUL).
+
+    Raises:
+        ValidationError: a lone surrogate or a NUL character.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{field} contains a lone surrogate; text must be valid Unicode", field=field) from None
+    if "\x00" in value:
+        raise ValidationError(f"{field} must not contain NUL characters", field=field)
+    return value
+
+
 def clean_text(value: object, field: str, *, max_length: int, allowed_controls: str = "") -> str:
     """Return ``value`` NFC-normalised and trimmed: names, question texts, options.
 
@@ -228,8 +257,7 @@ def clean_text(value: object, field: str, *, max_length: int, allowed_controls: 
     """
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", field=field)
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ValidationError(f"{field} contains a lone surrogate; text must be valid Unicode", field=field)
+    check_unicode(value, field)
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
         raise ValidationError(f"{field} must not be empty", field=field)

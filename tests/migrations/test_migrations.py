@@ -79,3 +79,20 @@ def test_migrate_memory_database() -> None:
         crm.migrate()
         crm.clinics.create("X", timezone="UTC", locale="en_US", region="US")
         assert len(inspect(crm.engine).get_table_names()) == len(metadata.tables) + 1
+
+
+def test_env_accepts_a_connection_in_config_attributes(engine: Engine) -> None:
+    """The way pytest-alembic and host applications embed migrations: a connection they own."""
+    from alembic import command
+
+    config = alembic_config()
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        conn.commit()
+    assert _user_tables(engine) == set(metadata.tables)
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+        conn.commit()
+    assert _user_tables(engine) == set()

@@ -17,6 +17,8 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic_crm.db import database_errors
+
 __all__ = ["UnitOfWork", "ServiceGroup", "service", "actor_of", "DEFAULT_ACTOR"]
 
 P = ParamSpec("P")
@@ -75,14 +77,14 @@ class UnitOfWork:
     def session_scope(self) -> Iterator[Session]:
         """A session inside a transaction (own mode) or a savepoint (bound mode), acting as ``actor``."""
         if self.session is None:
-            with self.guard(), self.factory() as session, session.begin():
+            with database_errors(), self.guard(), self.factory() as session, session.begin():
                 session.info[_ACTOR_KEY] = self.actor
                 yield session
         else:
             previous = self.session.info.get(_ACTOR_KEY)
             self.session.info[_ACTOR_KEY] = self.actor
             try:
-                with self.session.begin_nested():
+                with database_errors(), self.session.begin_nested():
                     yield self.session
             finally:
                 if previous is None:

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from clinic_crm.api._unit import UnitOfWork
+from clinic_crm.db import database_errors
 from clinic_crm.errors import ClinicCRMError
 from clinic_crm.models import CarePlan, ClinicPause, Greeting, InboundReply, MessageTemplate, Reminder
 from clinic_crm.services.reminders import control, planning, scheduling
@@ -104,22 +105,24 @@ class RemindersAPI:
         Raises:
             ClinicCRMError: called inside ``crm.transaction()`` or ``crm.bind()`` (dispatch commits by itself).
             ValidationError: malformed arguments.
+            DatabaseUnavailable: the database went away; outcomes committed before stay committed.
         """
         if self._unit.bound:
             raise ClinicCRMError(
                 "dispatch commits each outcome itself, so it cannot run inside crm.transaction() or crm.bind(); "
                 "call crm.reminders.dispatch(...) on the facade"
             )
-        return dispatch_due(
-            self._unit.factory,
-            sender,
-            now=now,
-            limit=limit,
-            lease=lease,
-            policy=policy,
-            batch_size=batch_size,
-            guard=self._unit.guard,
-        )
+        with database_errors():
+            return dispatch_due(
+                self._unit.factory,
+                sender,
+                now=now,
+                limit=limit,
+                lease=lease,
+                policy=policy,
+                batch_size=batch_size,
+                guard=self._unit.guard,
+            )
 
     def get(self, reminder_id: int) -> Reminder:
         """Return the reminder.  Raises ``NotFound``."""

@@ -1,9 +1,14 @@
-"""Alembic environment: runs against the engine handed over by ``clinic_crm.migrations``, or ``-x url=…``."""
+"""Alembic environment.
+
+The database comes, in this order, from: a connection handed over in ``config.attributes["connection"]`` (the
+way pytest-alembic and host applications embed migrations), an engine in ``config.attributes["engine"]``
+(``clinic_crm.migrations.upgrade``), ``alembic -x url=…``, or ``sqlalchemy.url`` in the configuration.
+"""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from clinic_crm.db import create_crm_engine
 from clinic_crm.migrations.rendering import render_item
@@ -22,20 +27,28 @@ def _engine() -> tuple[Engine, bool]:
     return create_crm_engine(url), True
 
 
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=True,
+        compare_type=True,
+        render_item=render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
     """Run the migrations in one transaction on the target database."""
+    given = config.attributes.get("connection")
+    if given is not None:
+        _run(given)  # the caller owns the connection and its transaction
+        return
     engine, owned = _engine()
     try:
         with engine.connect() as connection:
-            context.configure(
-                connection=connection,
-                target_metadata=metadata,
-                render_as_batch=True,
-                compare_type=True,
-                render_item=render_item,
-            )
-            with context.begin_transaction():
-                context.run_migrations()
+            _run(connection)
             connection.commit()
     finally:
         if owned:

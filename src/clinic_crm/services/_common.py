@@ -8,14 +8,33 @@ from sqlalchemy.orm import Session
 
 from clinic_crm.errors import NotFound, ValidationError
 from clinic_crm.models import Base
+from clinic_crm.values import check_unicode
+
+__all__ = ["MAX_ID", "check_id", "get_or_404", "require_text", "optional_text"]
 
 M = TypeVar("M", bound=Base)
 
 
+#: Ids are positive and fit PostgreSQL's ``integer`` (the narrowest id column of both databases).
+MAX_ID = 2**31 - 1
+
+
+def check_id(value: object, field: str = "id") -> int:
+    """An integer id (``bool`` is not one), else ``ValidationError`` naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{field} must be an integer id", field=field)
+    return value
+
+
 def get_or_404(session: Session, model: type[M], ident: object, *, for_update: bool = False) -> M:
-    """Load a row by primary key or raise ``NotFound`` naming the model (never the row's data)."""
+    """Load a row by primary key or raise ``NotFound`` naming the model (never the row's data).
+
+    An id outside ``1 … MAX_ID`` cannot exist: ``NotFound`` without asking the database.
+    """
     if isinstance(ident, bool) or not isinstance(ident, int):
         raise ValidationError(f"{model.__name__.lower()} id must be an integer", field="id")
+    if not 1 <= ident <= MAX_ID:
+        raise NotFound(f"no {model.__name__.lower()} with id {ident}")
     row = session.get(model, ident, with_for_update=for_update or None)
     if row is None:
         raise NotFound(f"no {model.__name__.lower()} with id {ident}")
@@ -26,9 +45,9 @@ def require_text(value: object, field: str, *, max_length: int = 200) -> str:
     """A non-empty, trimmed string of at most ``max_length`` characters, else ``ValidationError``."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field} must be a non-empty string", field=field)
-    value = value.strip()
-    if len(value) > max_length or "\x00" in value:
-        raise ValidationError(f"{field} must be at most {max_length} characters, without NUL", field=field)
+    value = check_unicode(value.strip(), field)
+    if len(value) > max_length:
+        raise ValidationError(f"{field} must be at most {max_length} characters", field=field)
     return value
 
 

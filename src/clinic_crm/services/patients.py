@@ -251,7 +251,7 @@ def find_patients(
     if email is not None:
         conditions.append(func.lower(col(Patient.email)) == normalize_email(email).lower())
     if external_id is not None:
-        conditions.append(col(Patient.external_id) == external_id)
+        conditions.append(col(Patient.external_id) == require_text(external_id, "external_id"))
     if name is not None:
         conditions.append(_name_matches(normalize_name(name, "name")))
     return list(session.scalars(select(Patient).where(*conditions).order_by(col(Patient.id))))

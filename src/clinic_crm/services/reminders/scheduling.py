@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -17,7 +18,17 @@ from clinic_crm.models import CHANNELS, PURPOSES, CarePlan, Patient, Reminder, V
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.values import aware, check_choice, utc, zone
 
-__all__ = ["new_reminder", "schedule_reminder", "add_recall", "Every", "parse_every", "get_reminder", "recurrence"]
+__all__ = [
+    "check_payload",
+    "MAX_RECALL",
+    "new_reminder",
+    "schedule_reminder",
+    "add_recall",
+    "Every",
+    "parse_every",
+    "get_reminder",
+    "recurrence",
+]
 
 
 def new_reminder(
@@ -57,8 +68,8 @@ def new_reminder(
         channel = check_choice(channel, CHANNELS, "channel")
     due = aware(due_at, "due_at")
     expires = None if expires_at is None else aware(expires_at, "expires_at")
-    if payload is not None and not isinstance(payload, dict):
-        raise ValidationError("payload must be a dict", field="payload")
+    if payload is not None:
+        check_payload(payload)
     patient = get_or_404(session, Patient, patient_id)
     if visit_id is not None:
         visit = get_or_404(session, Visit, visit_id)
@@ -85,6 +96,24 @@ def new_reminder(
     session.add(reminder)
     session.flush()
     return reminder
+
+
+def check_payload(payload: object) -> dict[str, Any]:
+    """``payload`` when it is a dict that JSON stores as given (str keys; no sets, bytes, NaN or infinities).
+
+    Raises:
+        ValidationError: anything else (``.field == "payload"``).
+    """
+    if not isinstance(payload, dict):
+        raise ValidationError("payload must be a dict", field="payload")
+    try:
+        json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            "payload must hold only JSON values (str keys; str, int, finite float, bool, None, lists, dicts)",
+            field="payload",
+        ) from None
+    return payload
 
 
 def schedule_reminder(
@@ -117,6 +146,11 @@ def get_reminder(session: Session, reminder_id: int) -> Reminder:
     """Return the reminder or raise ``NotFound``."""
     return get_or_404(session, Reminder, reminder_id)
 
+
+#: The longest recall interval accepted (text or RRULE): ten years.  Longer ones are almost surely typos, and
+#: intervals near datetime's limits would make planning overflow.
+MAX_RECALL = relativedelta(years=10)
+_MAX_COUNT = {"day": 3653, "week": 522, "month": 120, "year": 10}
 
 _TEXT = re.compile(r"^\s*(?:every\s+)?(\d{1,4})\s*(day|week|month|year)s?\s*$", re.IGNORECASE)
 
@@ -171,6 +205,8 @@ def parse_every(value: object) -> Every:
         count, unit = int(match.group(1)), match.group(2).lower()
         if count < 1:
             raise ValidationError("every must be a positive interval such as '6 months'", field="every")
+        if count > _MAX_COUNT[unit]:
+            raise ValidationError("every must be at most 10 years", field="every")
         return Every(text=text, delta=relativedelta(**{f"{unit}s": count}))  # type: ignore[arg-type]
     upper = text.upper()
     if "FREQ=" not in upper or "DTSTART" in upper:
@@ -187,6 +223,8 @@ def parse_every(value: object) -> Every:
         raise ValidationError("every is not a valid RFC 5545 RRULE", field="every") from exc
     if first is None:
         raise ValidationError("every: the RRULE never recurs", field="every")
+    if first > probe + MAX_RECALL:
+        raise ValidationError("every must recur within 10 years", field="every")
     return Every(text=text, rule=text)
 
 
