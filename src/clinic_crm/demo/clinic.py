@@ -113,14 +113,14 @@ def build_demo_clinic(
     branch = crm.clinics.create(
         "Harbour Family Practice", timezone="Asia/Taipei", locale="en_US", region="TW", quiet_hours=(time(22), time(8))
     )
-    summary.clinics = [main.id, branch.id]  # type: ignore[list-item]
+    summary.clinics = [main.id, branch.id]
     crm.clinics.update(
-        main.id,  # type: ignore[arg-type]
+        main.id,
         survey_url_template="https://sunrise.example/s/{token}",
         appointment_offsets=[1440, 120],
         birthday_greetings=True,
     )
-    crm.clinics.update(branch.id, survey_url_template="https://harbour.example/s/{token}")  # type: ignore[arg-type]
+    crm.clinics.update(branch.id, survey_url_template="https://harbour.example/s/{token}")
     statuses: dict[str, int] = {}
     with crm.transaction() as tx:
         for n in range(patients):
@@ -131,7 +131,7 @@ def build_demo_clinic(
             email = f"patient{n}@example.com" if rng.random() < 0.6 else None
             phone = _phone(rng)
             patient = tx.patients.register(
-                clinic_id,  # type: ignore[arg-type]
+                clinic_id,
                 family_name=family,
                 given_name=given,
                 phone=phone,
@@ -140,7 +140,7 @@ def build_demo_clinic(
                 locale="en_US" if international else None,
                 external_id=f"EMR-{n:05d}",
             )
-            pid: int = patient.id  # type: ignore[assignment]
+            pid: int = patient.id
             if rng.random() < 0.55:
                 tx.patients.grant_consent(pid, "sms", "marketing", source="front desk form", at=patient.created_at)
             if rng.random() < 0.05:
@@ -151,7 +151,7 @@ def build_demo_clinic(
                 visit = tx.visits.book(
                     pid, starts_at=start, kind=rng.choice(VISIT_KINDS), practitioner=rng.choice(PRACTITIONERS)
                 )
-                vid: int = visit.id  # type: ignore[assignment]
+                vid: int = visit.id
                 status = "booked"
                 if start < now:
                     roll = rng.random()

@@ -15,7 +15,7 @@ class Clinic(Base, table=True):
 
     __tablename__ = "clinic"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)  # shown in messages
     timezone: str = Field(max_length=64)  # IANA name, e.g. "Asia/Taipei"
     locale: str = Field(max_length=32)  # Babel locale id, e.g. "zh_TW"
@@ -44,7 +44,7 @@ class ClinicDay(Base, table=True):
     __tablename__ = "clinic_day"
     __table_args__ = (Index(None, "clinic_id", "day"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     day: date = Field(sa_column=Column(Date(), nullable=False))
     working: bool

@@ -29,7 +29,7 @@ class Incident(Base, table=True):
     __tablename__ = "incident"
     __table_args__ = (Index(None, "clinic_id", "status"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     title: str = Field(max_length=300)
     crisis_type: str = Field(max_length=40)  # one of CRISIS_TYPES

@@ -60,7 +60,7 @@ class Patient(Base, table=True):
         Index(None, "clinic_id", "email"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     external_id: str | None = Field(default=None, max_length=100)  # the host system's id; unique per clinic
     family_name: str = Field(max_length=200)  # NFC, trimmed
@@ -90,7 +90,7 @@ class ConsentEvent(Base, table=True):
     __tablename__ = "consent_event"
     __table_args__ = (Index(None, "patient_id", "channel", "purpose", "at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     patient_id: int = Field(sa_column=Column(Integer, ForeignKey("patient.id"), nullable=False))
     channel: str = Field(max_length=10)  # "sms" | "email"
     purpose: str = Field(max_length=20)  # "care" | "marketing"

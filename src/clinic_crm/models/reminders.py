@@ -18,7 +18,7 @@ class CarePlan(Base, table=True):
 
     __tablename__ = "care_plan"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     patient_id: int = Field(sa_column=Column(Integer, ForeignKey("patient.id"), nullable=False, index=True))
     kind: str = Field(max_length=100)  # reminder kind, e.g. "dental_recall"
     every: str = Field(max_length=500)  # "6 months" or an RFC 5545 RRULE
@@ -40,7 +40,7 @@ class Reminder(Base, table=True):
         Index(None, "clinic_id", "purpose", "status"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     patient_id: int = Field(sa_column=Column(Integer, ForeignKey("patient.id"), nullable=False))
     visit_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("visit.id")))
@@ -82,7 +82,7 @@ class ClinicPause(Base, table=True):
     __tablename__ = "clinic_pause"
     __table_args__ = (Index(None, "clinic_id", "purpose", "resumed_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     purpose: str = Field(max_length=20)
     reason: str = Field(max_length=500)
@@ -95,7 +95,7 @@ class InboundReply(Base, table=True):
 
     __tablename__ = "inbound_reply"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False, index=True))
     phone: str = Field(max_length=20)  # E.164 when it parsed, else as received
     text: str = Field(max_length=2000)
@@ -109,7 +109,7 @@ class MessageTemplate(Base, table=True):
     __tablename__ = "message_template"
     __table_args__ = (UniqueConstraint("clinic_id", "kind", "channel", "locale"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     kind: str = Field(max_length=100)
     channel: str = Field(max_length=10)
@@ -123,7 +123,7 @@ class Greeting(Base, table=True):
 
     __tablename__ = "greeting"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False, index=True))
     kind: str = Field(max_length=100)  # reminder kind, e.g. "lunar_new_year"
     month: int

@@ -22,7 +22,7 @@ class Survey(Base, table=True):
     __tablename__ = "survey"
     __table_args__ = (UniqueConstraint("clinic_id", "name", "version"),)  # versions of one survey share its name
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     name: str = Field(max_length=200)
     version: int = Field(default=1)
@@ -41,7 +41,7 @@ class Invitation(Base, table=True):
     __tablename__ = "invitation"
     __table_args__ = (Index(None, "clinic_id", "sent_at"), Index(None, "survey_id", "visit_id"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     survey_id: int = Field(sa_column=Column(Integer, ForeignKey("survey.id"), nullable=False))
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     visit_id: int = Field(sa_column=Column(Integer, ForeignKey("visit.id"), nullable=False, index=True))
@@ -61,7 +61,7 @@ class Response(Base, table=True):
     __tablename__ = "response"
     __table_args__ = (Index(None, "clinic_id", "answered_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     invitation_id: int = Field(sa_column=Column(Integer, ForeignKey("invitation.id"), nullable=False, unique=True))
     survey_id: int = Field(sa_column=Column(Integer, ForeignKey("survey.id"), nullable=False))
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
@@ -76,7 +76,7 @@ class Answer(Base, table=True):
     __tablename__ = "answer"
     __table_args__ = (UniqueConstraint("response_id", "question_key"), Index(None, "question_type", "response_id"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     response_id: int = Field(sa_column=Column(Integer, ForeignKey("response.id"), nullable=False))
     question_key: str = Field(max_length=100)
     question_type: str = Field(max_length=20)  # "nps" | "rating" | "choice" | "text"
@@ -90,7 +90,7 @@ class FollowUp(Base, table=True):
     __tablename__ = "follow_up"
     __table_args__ = (Index(None, "clinic_id", "closed_at", "due_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     response_id: int = Field(sa_column=Column(Integer, ForeignKey("response.id"), nullable=False, unique=True))
     visit_id: int = Field(sa_column=Column(Integer, ForeignKey("visit.id"), nullable=False))

@@ -30,7 +30,7 @@ class Visit(Base, table=True):
         Index(None, "clinic_id", "status", "starts_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))  # denormalised
     patient_id: int = Field(sa_column=Column(Integer, ForeignKey("patient.id"), nullable=False))
     starts_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # booked start
