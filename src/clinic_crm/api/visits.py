@@ -19,4 +19,6 @@ class VisitsAPI(ServiceGroup):
     cancel = service(svc.cancel)
     mark_no_show = service(svc.mark_no_show)
     history = service(svc.visit_history)
+    list = service(svc.list_visits)
+    reschedule = service(svc.reschedule)
     stats = service(svc.visit_stats)

@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from statistics import median
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from clinic_crm.errors import InvalidTransition, ValidationError
-from clinic_crm.models import VISIT_TRANSITIONS, Patient, Reminder, Visit
+from clinic_crm.models import VISIT_STATUSES, VISIT_TRANSITIONS, Clinic, Patient, Reminder, Visit
 from clinic_crm.services._common import get_or_404, optional_text, require_text
-from clinic_crm.values import aware, utc
+from clinic_crm.services.aggregates import check_interval
+from clinic_crm.values import aware, check_choice, utc
 
 
 def book_visit(
@@ -129,6 +130,82 @@ def start_care(session: Session, visit_id: int, *, at: datetime) -> Visit:
     if when < visit.checked_in_at:
         raise ValidationError("at must not be before the check-in", field="at")
     visit.care_started_at = when
+    session.flush()
+    return visit
+
+
+def list_visits(
+    session: Session,
+    clinic_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    status: str | None = None,
+    practitioner: str | None = None,
+) -> list[Visit]:
+    """A clinic's visits starting in ``[since, until)`` (a day's schedule), earliest first.
+
+    Args:
+        since, until: aware bounds on ``starts_at`` (either may be ``None``).
+        status: only visits in this status (``"booked"``, ``"checked_in"``, …).
+        practitioner: only this practitioner's visits.
+
+    Raises:
+        NotFound: no such clinic.
+        ValidationError, NaiveDatetimeError: malformed filters.
+    """
+    start, end = check_interval(since, until)
+    conditions = [col(Visit.clinic_id) == clinic_id]
+    if status is not None:
+        conditions.append(col(Visit.status) == check_choice(status, VISIT_STATUSES, "status"))
+    if practitioner is not None:
+        conditions.append(col(Visit.practitioner) == require_text(practitioner, "practitioner"))
+    if start is not None:
+        conditions.append(col(Visit.starts_at) >= start)
+    if end is not None:
+        conditions.append(col(Visit.starts_at) < end)
+    get_or_404(session, Clinic, clinic_id)
+    return list(session.scalars(select(Visit).where(*conditions).order_by(col(Visit.starts_at), col(Visit.id))))
+
+
+def reschedule(session: Session, visit_id: int, *, starts_at: datetime, at: datetime) -> Visit:
+    """Move a booked visit to a new start time; its reminders follow it.
+
+    The visit's pending appointment reminders (planned by ``crm.reminders.plan()``) are cancelled and planned
+    again for the new time by the next ``plan()``; its other pending reminders move by the same amount as
+    the visit.
+
+    Raises:
+        NotFound: no such visit.
+        InvalidTransition: the visit is not ``"booked"``.
+        NaiveDatetimeError, ValidationError: malformed times.
+    """
+    start = aware(starts_at, "starts_at")
+    aware(at, "at")
+    visit = get_or_404(session, Visit, visit_id, for_update=True)
+    if visit.status != "booked":
+        raise InvalidTransition(
+            f"only a booked visit can be rescheduled; visit {visit_id} is {visit.status}",
+            current=visit.status,
+            requested="booked",
+        )
+    shift = start - visit.starts_at
+    pending = (col(Reminder.visit_id) == visit_id, col(Reminder.status) == "pending")
+    planned = col(Reminder.plan_key).like("appointment:%")
+    # free the plan keys so that plan() makes the appointment reminders of the new time
+    session.execute(
+        update(Reminder)
+        .where(*pending, planned)
+        .values(status="cancelled", plan_key=None)
+        .execution_options(synchronize_session=False)
+    )
+    unplanned = or_(col(Reminder.plan_key).is_(None), ~planned)
+    for reminder in session.scalars(select(Reminder).where(*pending, unplanned)):
+        reminder.due_at = reminder.due_at + shift
+        reminder.ready_at = reminder.ready_at + shift
+        if reminder.expires_at is not None:
+            reminder.expires_at = reminder.expires_at + shift
+    visit.starts_at = start
     session.flush()
     return visit
 
