@@ -2,6 +2,17 @@
 
 Each sub-command lives in its own module with a ``register(subparsers)`` function
 that adds its parser and sets ``handler`` — ``handler(args) -> int`` (the exit code).
+
+Exit codes (the same for every command, documented in ``docs/cli.md``):
+
+====  =====================================================================================
+0     done
+1     partial: some rows were rejected, some deliveries or publications failed, a check
+      found something (breached cases, open alerts, overdue incidents, a broken audit chain)
+2     bad usage or input (a typed ``ClinicCRMError``: unknown id, malformed value …)
+3     environment: the database is missing, not migrated or unreachable; an optional
+      extra (psycopg, pandas, matplotlib, tqdm, fhir.resources) is not installed
+====  =====================================================================================
 """
 
 from __future__ import annotations
@@ -12,13 +23,21 @@ import os
 import sys
 from collections.abc import Sequence
 
-from clinic_crm.errors import ClinicCRMError
+from sqlalchemy.engine import make_url
+
+from clinic_crm.errors import ClinicCRMError, DatabaseUnavailable
 
 DEFAULT_DB = "sqlite:///clinic.db"
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+
+#: Commands that may create a new SQLite file; every other command refuses a file that does not exist.
+CREATES_DATABASE = frozenset({"migrate", "demo"})
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
     "migrate",
+    "clinics",
     "demo",
     "imports",
     "reminders",
@@ -45,7 +64,15 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available sub-command."""
-    parser = argparse.ArgumentParser(prog="clinic-crm", description="clinic_crm command line")
+    from clinic_crm import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="clinic-crm",
+        description="clinic_crm command line: patients, reminders, surveys, feedback, crisis readiness.",
+        epilog="exit codes: 0 done, 1 partial (rejected rows, failed deliveries, findings), 2 bad usage or input, "
+        "3 environment (database missing, unmigrated or unreachable; optional extra missing)",
+    )
+    parser.add_argument("--version", action="version", version=f"clinic-crm {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -58,14 +85,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _missing_sqlite_file(args: argparse.Namespace) -> str | None:
+    """The path of a SQLite database file that ``--db`` names and that does not exist (else ``None``)."""
+    url = getattr(args, "db", None)
+    if not isinstance(url, str) or args.command in CREATES_DATABASE:
+        return None
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - a malformed URL is reported by ClinicCRM itself
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if os.path.exists(database) else database
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (errors are printed without patient data)."""
     args = build_parser().parse_args(argv)
+    missing = _missing_sqlite_file(args)
+    if missing is not None:
+        print(
+            f"error: no database at {missing}; create it with: clinic-crm migrate --db {args.db}",
+            file=sys.stderr,
+        )
+        return EXIT_ENVIRONMENT
     try:
         return int(args.handler(args))
+    except DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except ClinicCRMError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except ModuleNotFoundError as exc:
+        extra = {"psycopg": "postgres", "pandas": "analysis", "matplotlib": "analysis", "tqdm": "cli"}.get(
+            (exc.name or "").split(".")[0], None
+        )
+        if extra is None and not (exc.name or "").startswith("fhir"):
+            raise
+        hint = f'pip install "clinic-crm[{extra or "fhir"}]"'
+        print(f"error: the optional package {exc.name} is not installed; {hint}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
 
 
 if __name__ == "__main__":  # pragma: no cover
