@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field
 
 from clinic_crm.models._base import Base, UTCDateTime
@@ -38,6 +38,14 @@ class Reminder(Base, table=True):
         Index(None, "visit_id"),
         Index(None, "care_plan_id"),
         Index(None, "clinic_id", "purpose", "status"),
+        # what dispatchers claim, in claim order; partial, so it holds only the claimable rows (PostgreSQL's claim)
+        Index(
+            "ix_reminder_claimable",
+            "ready_at",
+            "id",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text("status IN ('pending', 'sending')"),
+        ),
     )
 
     id: int = Field(default=None, primary_key=True)

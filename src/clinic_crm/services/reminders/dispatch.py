@@ -47,7 +47,7 @@ from sqlalchemy import (
     Select,
     bindparam,
     func,
-    literal,
+    literal_column,
     select,
     union_all,
     update,
@@ -342,7 +342,8 @@ class _Steps:
 def _due_ids(dialect: str, size: int, now: datetime | BindParameter[Any]) -> Select[Any]:
     """The ids of up to ``size`` claimable reminders: expired claims (take-overs) first, then pending, oldest first.
 
-    PostgreSQL: one index scan on ``(status, ready_at)`` with ``FOR UPDATE SKIP LOCKED``.  SQLite: two
+    PostgreSQL: one scan of the partial index ``(ready_at, id) WHERE status IN ('pending', 'sending')`` with
+    ``FOR UPDATE SKIP LOCKED``: its cost follows the claim size, not the backlog.  SQLite: two
     index range scans (``status = 'sending'``, then ``'pending'``) that return rows already in
     ``ready_at`` order, so a large backlog is never sorted (``status IN (…) ORDER BY ready_at`` would
     sort every due row on each claim).
@@ -351,8 +352,9 @@ def _due_ids(dialect: str, size: int, now: datetime | BindParameter[Any]) -> Sel
     if dialect == "postgresql":
         return (
             select(r.c.id)
-            # two plain binds, not an "expanding" IN (which would need compiling per execution)
-            .where(r.c.status.in_([literal("pending"), literal("sending")]), r.c.ready_at <= now)
+            # the statuses as SQL literals (not binds), so the planner proves the partial index
+            # ix_reminder_claimable applies: an index scan in (ready_at, id) order, no sort of the backlog
+            .where(r.c.status.in_([literal_column("'pending'"), literal_column("'sending'")]), r.c.ready_at <= now)
             .order_by(r.c.ready_at, r.c.id)
             .limit(size)
             .with_for_update(skip_locked=True)
