@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from clinic_crm.errors import InvalidEmail, InvalidPhoneNumber, NaiveDatetimeError, ValidationError
 from clinic_crm.models.patients import display_name
 from clinic_crm.values import (
+    MAX_YEAR,
+    MIN_YEAR,
     aware,
     check_locale,
     check_region,
@@ -25,11 +27,18 @@ from clinic_crm.values import (
 )
 
 
-@given(st.datetimes(timezones=st.timezones()))
+@given(st.datetimes(min_value=datetime(MIN_YEAR, 1, 1), max_value=datetime(MAX_YEAR, 12, 31), timezones=st.timezones()))
 def test_aware_keeps_the_instant_in_utc(value: datetime) -> None:
     result = aware(value, "at")
     # compare instants: Python never calls a wall time inside a DST gap or fold equal across zones
     assert result.timestamp() == value.timestamp() and result.tzinfo is UTC
+
+
+@given(st.datetimes(timezones=st.timezones()).filter(lambda v: not MIN_YEAR <= v.year <= MAX_YEAR))
+def test_aware_refuses_instants_outside_the_supported_years(value: datetime) -> None:
+    with pytest.raises(ValidationError) as info:
+        aware(value, "at")
+    assert info.value.field == "at" and not isinstance(info.value, NaiveDatetimeError)
 
 
 @given(st.datetimes())
