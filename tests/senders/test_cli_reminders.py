@@ -103,7 +103,7 @@ def test_failed_delivery_exits_1(
     monkeypatch.setenv("CLINIC_CRM_SMS_URL", f"http://127.0.0.1:{free_port()}/sms")  # nobody listens
     monkeypatch.setenv("CLINIC_CRM_SMS_TIMEOUT", "2")
 
-    code = main(["reminders", "dispatch", "--db", db_url, "--now", NOW_ARG, "--sender", "http-sms"])
+    code = main(["reminders", "dispatch", "--db", db_url, "--now", NOW_ARG, "--sender", "http-sms,null"])
 
     out = capsys.readouterr().out
     assert code == 1
@@ -142,13 +142,15 @@ def test_plan_dry_run_then_plan(
         ["reminders", "plan", "--now", "2026-03-02T17:00:00"],  # no offset
         ["reminders", "dispatch", "--sender", "pigeon"],
         ["reminders", "dispatch", "--limit", "-1"],
-        ["reminders", "dispatch", "--sender", "smtp"],  # CLINIC_CRM_SMTP_HOST missing
+        ["reminders", "dispatch", "--sender", "smtp"],  # no sender for SMS
+        ["reminders", "dispatch", "--sender", "smtp,outbox"],  # CLINIC_CRM_SMTP_HOST missing
+        ["reminders", "dispatch", "--dry-run", "--sender", "smtp,http-sms"],  # checked even for a dry run
     ],
 )
 def test_bad_arguments_exit_2_without_touching_the_database(
     argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("CLINIC_CRM_SMTP_HOST", "CLINIC_CRM_SMTP_FROM", "CLINIC_CRM_SENDER"):
+    for name in ("CLINIC_CRM_SMTP_HOST", "CLINIC_CRM_SMTP_FROM", "CLINIC_CRM_SENDER", "CLINIC_CRM_SMS_URL"):
         monkeypatch.delenv(name, raising=False)
     db = tmp_path / "never.db"
     assert main([*argv, "--db", f"sqlite:///{db}"]) == 2

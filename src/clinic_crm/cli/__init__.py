@@ -22,10 +22,14 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from clinic_crm.errors import ClinicCRMError, DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from clinic_crm.crm import ClinicCRM
 
 DEFAULT_DB = "sqlite:///clinic.db"
 
@@ -85,11 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _missing_sqlite_file(args: argparse.Namespace) -> str | None:
-    """The path of a SQLite database file that ``--db`` names and that does not exist (else ``None``)."""
-    url = getattr(args, "db", None)
-    if not isinstance(url, str) or args.command in CREATES_DATABASE:
-        return None
+def _missing_sqlite_file(url: str) -> str | None:
+    """The path of the SQLite database file ``url`` names when that file does not exist (else ``None``)."""
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 - a malformed URL is reported by ClinicCRM itself
@@ -100,16 +101,25 @@ def _missing_sqlite_file(args: argparse.Namespace) -> str | None:
     return None if os.path.exists(database) else database
 
 
+def open_crm(args: argparse.Namespace) -> ClinicCRM:
+    """The facade on ``--db`` for a command; only ``migrate`` and ``demo`` may create a new SQLite file.
+
+    Raises:
+        DatabaseUnavailable: ``--db`` names a SQLite file that does not exist (exit code 3, with the fix).
+    """
+    from clinic_crm.crm import ClinicCRM
+
+    missing = None if args.command in CREATES_DATABASE else _missing_sqlite_file(args.db)
+    if missing is not None:
+        raise DatabaseUnavailable(
+            f"no database at {missing}; create it with: clinic-crm migrate --db {args.db}", retryable=False
+        )
+    return ClinicCRM(args.db)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (errors are printed without patient data)."""
     args = build_parser().parse_args(argv)
-    missing = _missing_sqlite_file(args)
-    if missing is not None:
-        print(
-            f"error: no database at {missing}; create it with: clinic-crm migrate --db {args.db}",
-            file=sys.stderr,
-        )
-        return EXIT_ENVIRONMENT
     try:
         return int(args.handler(args))
     except DatabaseUnavailable as exc:

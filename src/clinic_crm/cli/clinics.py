@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from clinic_crm.cli import EXIT_OK, add_db_option
-from clinic_crm.crm import ClinicCRM
+from clinic_crm.cli import EXIT_OK, add_db_option, open_crm
 
 __all__ = ["register"]
 
@@ -37,14 +36,14 @@ def register(subparsers: Any) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         clinic = crm.clinics.create(args.name, timezone=args.timezone, locale=args.locale, region=args.region)
     print(f"created clinic {clinic.id}: {clinic.name} ({clinic.timezone}, {clinic.locale}, {clinic.region})")
     return EXIT_OK
 
 
 def _list(args: argparse.Namespace) -> int:
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         clinics = crm.clinics.list()
     if not clinics:
         print("no clinics yet; create one with: clinic-crm clinics create NAME --timezone … --locale … --region …")

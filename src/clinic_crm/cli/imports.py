@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from clinic_crm.cli import add_db_option
-from clinic_crm.crm import ClinicCRM
+from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.services.imports import ImportReport
 
 
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if bar is None and args.progress:
         print("no progress bar: tqdm is not installed (pip install 'clinic-crm[cli]')", file=sys.stderr)
     try:
-        with ClinicCRM(args.db) as crm:
+        with open_crm(args) as crm:
             report = crm.patients.import_csv(args.clinic, path, progress=None if bar is None else bar.update)
     finally:
         if bar is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -29,11 +30,11 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import sessionmaker
 
 from clinic_crm.api._unit import UnitOfWork
-from clinic_crm.cli import add_db_option
+from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.crm import ClinicCRM, Scope
 from clinic_crm.errors import ValidationError
 from clinic_crm.messaging.outbox import NullSender
-from clinic_crm.messaging.senders import SENDER_NAMES, close_sender, sender_from_env
+from clinic_crm.messaging.senders import SENDER_NAMES, close_sender, sender_channels, sender_from_env
 from clinic_crm.values import aware, utcnow
 
 __all__ = ["register", "parse_duration", "parse_instant", "format_report"]
@@ -152,7 +153,7 @@ def run_plan(args: argparse.Namespace) -> int:
     """Plan reminders within ``--horizon``; print how many were created."""
     horizon = parse_duration(args.horizon, "horizon")
     now = parse_instant(args.now) if args.now else utcnow()
-    with _logging(args.verbose), ClinicCRM(args.db) as crm:
+    with _logging(args.verbose), open_crm(args) as crm:
         created = _in_scope(crm, args.dry_run, lambda scope: scope.reminders.plan(now=now, horizon=horizon))
     if args.json:
         print(json.dumps({"planned": created, "horizon": args.horizon, "dry_run": bool(args.dry_run)}))
@@ -168,9 +169,20 @@ def run_dispatch(args: argparse.Namespace) -> int:
         raise ValidationError("--limit must be zero or more", field="limit")
     lease = parse_duration(args.lease, "lease")
     now = parse_instant(args.now) if args.now else None
-    sender = NullSender() if args.dry_run else sender_from_env(args.sender)
+    chosen = args.sender if args.sender is not None else os.environ.get("CLINIC_CRM_SENDER", "") or "outbox"
+    missing = sorted({"sms", "email"} - sender_channels(chosen))
+    if missing:
+        raise ValidationError(
+            f"--sender {chosen} cannot deliver {' or '.join(missing)} messages; name a sender for every channel, "
+            "e.g. --sender http-sms,smtp",
+            field="sender",
+        )
+    sender = sender_from_env(chosen)  # configured and checked even for a dry run
+    if args.dry_run:
+        close_sender(sender)
+        sender = NullSender()
     try:
-        with _logging(args.verbose), ClinicCRM(args.db) as crm:
+        with _logging(args.verbose), open_crm(args) as crm:
             report = _in_scope(
                 crm,
                 args.dry_run,

@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from clinic_crm.cli import add_db_option
-from clinic_crm.crm import ClinicCRM
+from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.errors import ValidationError
 from clinic_crm.services.surveys.stats import NPS_BY, RATE_BY, CsatResult, NpsResult, ResponseRate
 from clinic_crm.values import aware, zone
@@ -141,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if args.min_responses < 0:
         raise ValidationError("--min-responses must be 0 or more", field="min_responses")
     min_responses = args.min_responses or None
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         timezone = crm.clinics.get(args.clinic).timezone if args.clinic is not None else "UTC"
         filters: dict[str, Any] = {
             "clinic_id": args.clinic,

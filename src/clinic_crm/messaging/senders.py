@@ -170,6 +170,19 @@ _CHANNELS: dict[str, Sequence[str]] = {
 }
 
 
+def sender_channels(name: str) -> frozenset[str]:
+    """The channels (``"sms"``, ``"email"``) the senders named by ``name`` (comma-joined) can deliver.
+
+    Raises:
+        ValidationError: an unknown sender name.
+    """
+    names = [part.strip().lower() for part in name.split(",") if part.strip()]
+    for part in names:
+        if part not in SENDER_NAMES:
+            raise ValidationError(f"unknown sender {part!r}; expected one of {', '.join(SENDER_NAMES)}", field="sender")
+    return frozenset(channel for part in names for channel in _CHANNELS[part])
+
+
 def sender_from_env(name: str | None = None, environ: Mapping[str, str] | None = None) -> Sender:
     """Build the sender named by ``name`` (or ``CLINIC_CRM_SENDER``), configured from the environment.
 
