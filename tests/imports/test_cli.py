@@ -93,3 +93,20 @@ def test_count_data_lines(tmp_path: Path) -> None:
     assert count_data_lines(path) == 2
     path.write_bytes(b"")
     assert count_data_lines(path) == 0
+
+
+def test_big5_file_from_excel(
+    crm: ClinicCRM, clinic: Clinic, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("external_id,family_name,given_name,phone\r\nB1,王,小明,0912-345-678\r\n".encode("cp950"))
+    argv = ["import", str(path), "--clinic", str(clinic.id), "--db", db_url, "--no-progress"]
+    assert main(argv) == 2  # not UTF-8: refused, with the fix in the message
+    err = capsys.readouterr().err
+    assert "cp950" in err and "Traceback" not in err
+    assert count_rows(crm, "patient") == 0
+    assert main([*argv, "--encoding", "cp950"]) == 0
+    assert "created: 1" in capsys.readouterr().out
+    [patient] = crm.patients.find(clinic.id, external_id="B1")
+    assert patient.display_name == "王小明"
+    assert main([*argv, "--encoding", "klingon"]) == 2

@@ -139,17 +139,25 @@ class PatientsAPI:
         return self._unit.run(imports_svc.import_patients, clinic_id, rows, progress=progress)
 
     def import_csv(
-        self, clinic_id: int, path: str | os.PathLike[str], *, progress: Progress | None = None
+        self,
+        clinic_id: int,
+        path: str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+        encoding: str = "utf-8",
     ) -> ImportReport:
-        """Create or update patients from a UTF-8 CSV file (BOM allowed) with a header, in one transaction.
+        """Create or update patients from a CSV file with a header, in one transaction.
+
+        UTF-8 (a BOM is fine) by default; ``encoding="cp950"`` (or ``"big5"``) reads what Excel in Taiwan saves.
 
         The header names ``register``'s keyword names (``birth_date`` as ``YYYY-MM-DD``);
         row numbers in the report count data rows from 1.  See ``import_rows``.
 
         Raises:
             NotFound: no such clinic.
-            ValidationError: unknown or duplicate column, no header, not UTF-8 or not CSV; nothing stored.
+            ValidationError: unknown or duplicate column, no header, not text in ``encoding`` or not CSV, unknown
+                ``encoding``; nothing stored.
             DuplicatePatient: a concurrent writer took an ``external_id`` of this import; nothing stored.
             OSError: the file cannot be read.
         """
-        return self._unit.run(imports_svc.import_patients_csv, clinic_id, path, progress=progress)
+        return self._unit.run(imports_svc.import_patients_csv, clinic_id, path, progress=progress, encoding=encoding)

@@ -27,6 +27,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("path", type=Path, help="the CSV file")
     parser.add_argument("--clinic", type=int, required=True, help="id of the clinic the patients belong to")
+    parser.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="the file's text encoding: utf-8 (default, a BOM is fine) or cp950/big5 (Excel in Taiwan)",
+    )
     add_db_option(parser)
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument(
@@ -61,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
         print("no progress bar: tqdm is not installed (pip install 'clinic-crm[cli]')", file=sys.stderr)
     try:
         with open_crm(args) as crm:
-            report = crm.patients.import_csv(args.clinic, path, progress=None if bar is None else bar.update)
+            report = crm.patients.import_csv(
+                args.clinic, path, progress=None if bar is None else bar.update, encoding=args.encoding
+            )
     finally:
         if bar is not None:
             bar.close()

@@ -27,6 +27,7 @@ Semantics (documented in ``docs/patients.md``):
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -129,8 +130,10 @@ def import_patients_csv(
     now: datetime | None = None,
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    encoding: str = "utf-8",
 ) -> ImportReport:
-    """Create or update patients from a UTF-8 CSV file (BOM allowed, comma-separated, with a header).
+    """Create or update patients from a CSV file (comma-separated, with a header; UTF-8 with or without a BOM by
+    default, or ``encoding="cp950"`` / ``"big5"`` for what Excel in Taiwan saves).
 
     The header names ``register``'s keyword names, in any order and any subset.
     Empty lines are skipped and not counted; a row with more values than the
@@ -140,12 +143,14 @@ def import_patients_csv(
     Raises:
         NotFound: no such clinic.
         ValidationError: no header (``.field == "header"``), a duplicate or unknown column (``.field`` names it),
-            a file that is not UTF-8 or not CSV (``.field == "file"``); nothing is kept.
+            a file that is not text in ``encoding`` or not CSV (``.field == "file"``), an unknown ``encoding``
+            (``.field == "encoding"``); nothing is kept.
         DuplicatePatient: a concurrent writer added an ``external_id`` of this import; nothing is kept.
         OSError: the file cannot be opened.
     """
+    codec = _codec(encoding)
     get_or_404(session, Clinic, clinic_id)  # an unknown clinic is reported before the file is read
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    with open(path, encoding=codec, newline="") as handle:
         reader = csv.reader(handle)
         try:
             try:
@@ -161,12 +166,28 @@ def import_patients_csv(
                 chunk_size=chunk_size,
                 progress=progress,
             )
-        except UnicodeDecodeError as exc:
+        except UnicodeDecodeError:
+            hint = (
+                " (a file saved by Excel in Taiwan is usually cp950: try encoding='cp950')"
+                if codec == "utf-8-sig"
+                else ""
+            )
             raise ValidationError(
-                f"the file is not UTF-8 text (byte offset {exc.start} of a read block)", field="file"
+                f"the file is not {encoding} text near line {reader.line_num + 1}{hint}", field="file"
             ) from None
         except csv.Error as exc:
             raise ValidationError(f"the file is not valid CSV at line {reader.line_num}: {exc}", field="file") from None
+
+
+def _codec(encoding: object) -> str:
+    """The Python codec for ``encoding`` (UTF-8 reads with or without a BOM), else ``ValidationError``."""
+    if not isinstance(encoding, str):
+        raise ValidationError("encoding must be a codec name such as 'utf-8' or 'cp950'", field="encoding")
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ValidationError("encoding must be a codec name such as 'utf-8' or 'cp950'", field="encoding") from None
+    return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
 
 
 def _check_header(header: list[str]) -> None:
