@@ -129,7 +129,12 @@ def test_plot_nps_draws_months_with_error_bars(crm: ClinicCRM, clinic: Clinic, t
     assert len(ax.containers) == 1  # one errorbar series: March only, April is suppressed
     line = ax.lines[0]
     assert list(line.get_ydata()) == [pytest.approx(40.0)]
-    assert any(t.get_text() == "n=1" for t in ax.texts)
+    texts = [t.get_text() for t in ax.texts]
+    assert "n=5" in texts and "n=1" in texts  # every month says how many answered
+    assert "too few\nto score" in texts  # the suppressed month never reads as an NPS of 0
+    assert ax.get_title() == "all clinics · months with fewer than 5 responses get no score"
+    named = crm.surveys.plot_nps(clinic_id=c, min_responses=5, since=T - timedelta(days=1))
+    assert named.axes[0].get_title().startswith("Sunrise Dental · 2026-")
     out = tmp_path / "nps.png"
     fig.savefig(out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -139,4 +144,4 @@ def test_nps_figure_of_nothing_is_an_empty_chart() -> None:
     fig = nps_figure({})
     assert len(fig.axes[0].lines) == 1 and not fig.axes[0].containers  # only the zero line
     fig2 = nps_figure({"2026-01": NpsResult(None, 0, 0, 0, 0, None)})
-    assert [t.get_text() for t in fig2.axes[0].texts] == ["n=0"]
+    assert [t.get_text() for t in fig2.axes[0].texts] == ["too few\nto score", "n=0"]

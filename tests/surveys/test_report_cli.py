@@ -80,6 +80,7 @@ def test_report_png_writes_the_chart(
     assert main(["report", "nps", "--db", db_url, "--png", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert str(png) in capsys.readouterr().out
+    assert main(["report", "csat", "--db", db_url, "--png", str(png)]) == 2  # the chart is NPS only
 
 
 @pytest.mark.parametrize(

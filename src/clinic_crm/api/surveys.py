@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from clinic_crm.api._unit import UnitOfWork
 from clinic_crm.models import FollowUp, Invitation, Response, Survey
+from clinic_crm.services.clinics import get_clinic
 from clinic_crm.services.surveys import follow_ups as _follow_ups
 from clinic_crm.services.surveys import frame as _frame  # statistics
 from clinic_crm.services.surveys import invitations as _invitations
@@ -326,10 +327,11 @@ class SurveysAPI:
         min_responses: int | None = 5,
         title: str = "Net Promoter Score by month",
     ) -> Figure:
-        """A matplotlib ``Figure`` of NPS by month with 95 % margin-of-error bars.
+        """A matplotlib ``Figure`` of NPS by month with 95 % margin-of-error bars and each month's responses.
 
-        Months with fewer than ``min_responses`` responses (default 5, as the NHS Friends and Family
-        Test) show their count and no point.  ``fig.savefig("nps.png")`` writes it (no GUI needed).
+        The subtitle names the clinic (or "all clinics"), the survey, the period and the minimum.  Months with
+        fewer than ``min_responses`` responses (default 5, as the NHS Friends and Family Test) show a grey band with
+        their count and no point.  ``fig.savefig("nps.png")`` writes it (no GUI needed).
 
         Raises:
             ImportError: matplotlib is missing (``pip install 'clinic-crm[analysis]'``).
@@ -339,4 +341,17 @@ class SurveysAPI:
             clinic_id=clinic_id, survey_id=survey_id, since=since, until=until, by="month", min_responses=min_responses
         )
         assert isinstance(by_month, dict)
-        return _plot.nps_figure(by_month, title=title)
+        scope = "all clinics"
+        if clinic_id is not None:
+            name = self._unit.run(get_clinic, clinic_id).name
+            scope = name if _plot.drawable(name) else f"clinic {clinic_id}"  # no font here for its script
+        parts = [scope]
+        if survey_id is not None:
+            parts.append(f"survey {survey_id}")
+        if since is not None or until is not None:
+            start = "…" if since is None else since.date().isoformat()
+            end = "…" if until is None else until.date().isoformat()
+            parts.append(f"{start} – {end}")
+        if min_responses:
+            parts.append(f"months with fewer than {min_responses} responses get no score")
+        return _plot.nps_figure(by_month, title=title, subtitle=" · ".join(parts))

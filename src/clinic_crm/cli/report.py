@@ -137,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the report for ``args``; write the chart when ``--png`` is given."""
     if args.by == "channel" and args.metric != "response-rate":
         raise ValidationError("--by channel is only for the response-rate report", field="by")
+    if args.png and args.metric != "nps":
+        raise ValidationError("--png draws the NPS-by-month chart: use it with 'report nps'", field="png")
     if args.min_responses < 0:
         raise ValidationError("--min-responses must be 0 or more", field="min_responses")
     min_responses = args.min_responses or None

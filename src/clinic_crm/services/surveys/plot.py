@@ -15,20 +15,48 @@ from clinic_crm.services.surveys.stats import GroupKey, NpsResult
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["nps_figure"]
+__all__ = ["nps_figure", "drawable", "CJK_FONTS"]
 
 _INSTALL_HINT = "pip install 'clinic-crm[analysis]'"
 
+#: Fonts tried, in order, for text that may hold a clinic's name in Chinese, Japanese or Korean.
+CJK_FONTS = [
+    "DejaVu Sans",
+    "Noto Sans CJK TC",
+    "Noto Sans CJK JP",
+    "Microsoft JhengHei",
+    "PingFang TC",
+    "WenQuanYi Zen Hei",
+]
 
-def nps_figure(by_month: Mapping[GroupKey, NpsResult], *, title: str = "Net Promoter Score by month") -> Figure:
-    """Draw monthly NPS with its 95 % margin of error as error bars.
 
-    Months whose score is suppressed (fewer responses than ``min_responses``) or empty are
-    shown on the axis with ``n=…`` and no point.
+def drawable(text: str) -> bool:
+    """Whether the fonts of :data:`CJK_FONTS` installed here can draw every character of ``text``."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    fonts = []
+    for family in CJK_FONTS:
+        try:
+            path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+        except ValueError:
+            continue  # not installed here
+        fonts.append(FT2Font(path))
+    return all(any(font.get_char_index(ord(ch)) for font in fonts) for ch in text if not ch.isspace())
+
+
+def nps_figure(
+    by_month: Mapping[GroupKey, NpsResult], *, title: str = "Net Promoter Score by month", subtitle: str | None = None
+) -> Figure:
+    """Draw monthly NPS with its 95 % margin of error as error bars, and each month's number of responses.
+
+    A month whose score is suppressed (fewer responses than ``min_responses``) or empty gets a grey band
+    with ``n=… too few`` and no point, so it never reads as an NPS of 0.
 
     Args:
         by_month: the result of ``nps(by="month")``.
         title: the figure's title.
+        subtitle: what the chart covers (clinic, survey, period, minimum responses), under the title.
 
     Returns:
         A ``matplotlib.figure.Figure`` (one axes: x = month, y = NPS in −100…100).
@@ -49,22 +77,22 @@ def nps_figure(by_month: Mapping[GroupKey, NpsResult], *, title: str = "Net Prom
     shown = [(x, r.score, r.margin_of_error or 0.0) for x, r in zip(xs, results, strict=True) if r.score is not None]
     if shown:
         ax.errorbar(
-            [x for x, _, _ in shown],
-            [y for _, y, _ in shown],
-            yerr=[e for _, _, e in shown],
-            fmt="o-",
-            capsize=4,
-            label="NPS ± 95 % margin of error",
+            [x for x, _, _ in shown], [y for _, y, _ in shown], yerr=[e for _, _, e in shown], fmt="o-", capsize=4
         )
-        ax.legend(loc="lower left")
     for x, r in zip(xs, results, strict=True):
         if r.score is None:
-            ax.annotate(f"n={r.responses}", (x, 0), ha="center", va="bottom", color="grey", fontsize=8)
+            ax.axvspan(x - 0.4, x + 0.4, color="0.92", zorder=0)
+            ax.annotate("too few\nto score", (x, 50), ha="center", va="center", color="grey", fontsize=8)
+        ax.annotate(f"n={r.responses}", (x, -95), ha="center", va="bottom", color="0.35", fontsize=8)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xticks(xs, labels, rotation=45 if len(labels) > 6 else 0)
     ax.set_ylim(-100, 100)
     ax.set_xlim(-0.5, max(len(labels) - 0.5, 0.5))
-    ax.set_ylabel("NPS")
+    ax.set_ylabel("NPS (bars: 95 % margin of error)")
     ax.set_xlabel("month (clinic's time zone)")
-    ax.set_title(title)
+    if subtitle:
+        fig.suptitle(title)
+        ax.set_title(subtitle, fontsize=9, color="0.3", fontfamily=CJK_FONTS)
+    else:
+        ax.set_title(title)
     return fig
