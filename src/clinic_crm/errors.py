@@ -153,11 +153,15 @@ class DeliveryError(ClinicCRMError):
     Attributes:
         retryable: ``True`` when trying again later may succeed (time-outs,
             rate limits, 5xx answers); ``False`` for permanent failures.
+        code: the provider's status or reply code (``"503"``, ``"550"``), if any.  What the library stores of a
+            failure is the error class, ``retryable`` and this code — never the message text, which a provider
+            may fill with the address or the words it was sent.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, code: str | int | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.code = None if code is None else str(code)
 
 
 class DatabaseUnavailable(ClinicCRMError):

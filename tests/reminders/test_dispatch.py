@@ -375,7 +375,24 @@ def test_delivery_error_text_never_keeps_the_address(crm: ClinicCRM, patient: Pa
     r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
     crm.reminders.dispatch(Leaky(), now=T0)
     error = crm.reminders.get(r.id).last_error
-    assert error is not None and MOBILE not in error and "<to>" in error
+    assert error == "DeliveryError permanent"  # structured facts only: no address, no word of the message
+
+
+def test_delivery_error_keeps_the_provider_code(crm: ClinicCRM, patient: Patient) -> None:
+    class Busy:
+        def send(self, message: OutboundMessage) -> str:
+            raise DeliveryError(f"busy, try {message.to} later", retryable=True, code=503)
+
+    class Odd:
+        def send(self, message: OutboundMessage) -> str:
+            raise DeliveryError("refused", retryable=False, code=message.to)  # a code that is not one
+
+    busy = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    crm.reminders.dispatch(Busy(), now=T0)
+    assert crm.reminders.get(busy.id).last_error == "DeliveryError retryable code=503"
+    odd = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
+    crm.reminders.dispatch(Odd(), now=T0)
+    assert crm.reminders.get(odd.id).last_error == "DeliveryError permanent"
 
 
 # --- limit, consent re-check, claims ---------------------------------------------------------------------------------

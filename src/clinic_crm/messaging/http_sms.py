@@ -145,7 +145,7 @@ class HttpSmsSender:
                 reason = f"SMS gateway answered a redirect ({status}); configure its final URL"
             else:
                 reason = f"SMS gateway answered HTTP {status}"
-            err = DeliveryError(reason, retryable=retryable)
+            err = DeliveryError(reason, retryable=retryable, code=status)
             self._log_failure(message, err)
             raise err from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:  # time-outs are OSError

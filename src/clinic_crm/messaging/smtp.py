@@ -240,24 +240,30 @@ class SmtpSender:
             except smtplib.SMTPRecipientsRefused as exc:
                 codes = [code for code, _ in exc.recipients.values()]
                 code = codes[0] if codes else 0
-                err = DeliveryError(f"SMTP server refused the recipient ({code})", retryable=not 500 <= code < 600)
+                err = DeliveryError(
+                    f"SMTP server refused the recipient ({code})", retryable=not 500 <= code < 600, code=code
+                )
                 self._reset()
                 self._log_failure(message, err)
                 raise err from None
             except smtplib.SMTPAuthenticationError as exc:
-                err = DeliveryError(f"SMTP login refused ({exc.smtp_code}); check the credentials", retryable=True)
+                err = DeliveryError(
+                    f"SMTP login refused ({exc.smtp_code}); check the credentials", retryable=True, code=exc.smtp_code
+                )
                 self._drop()
                 self._log_failure(message, err)
                 raise err from None
             except (smtplib.SMTPConnectError, smtplib.SMTPHeloError) as exc:  # the server, not this message
-                err = DeliveryError(f"SMTP server refused the session ({exc.smtp_code})", retryable=True)
+                err = DeliveryError(
+                    f"SMTP server refused the session ({exc.smtp_code})", retryable=True, code=exc.smtp_code
+                )
                 self._drop()
                 self._log_failure(message, err)
                 raise err from None
             except smtplib.SMTPResponseException as exc:  # sender refused, data refused, …
                 code = int(exc.smtp_code)
                 what = type(exc).__name__
-                err = DeliveryError(f"SMTP server answered {code} ({what})", retryable=not 500 <= code < 600)
+                err = DeliveryError(f"SMTP server answered {code} ({what})", retryable=not 500 <= code < 600, code=code)
                 self._reset()
                 self._log_failure(message, err)
                 raise err from None

@@ -1076,7 +1076,7 @@ def _deliver(sender: Any, message: OutboundMessage, item: _Item, now: datetime, 
     try:
         provider_id = sender.send(message)
     except DeliveryError as exc:
-        return _failure(item, now, policy, retryable=exc.retryable, error=_scrub(str(exc), message))
+        return _failure(item, now, policy, retryable=exc.retryable, error=failure_text(exc))
     except Exception as exc:  # noqa: BLE001 - a broken sender must not stop the batch; treated as retryable
         log.warning("sender raised %s for reminder %s; will retry", type(exc).__name__, item.id)
         return _failure(item, now, policy, retryable=True, error=f"{type(exc).__name__} raised by the sender")
@@ -1093,19 +1093,18 @@ def _deliver(sender: Any, message: OutboundMessage, item: _Item, now: datetime, 
     )
 
 
-def _scrub(error: str, message: OutboundMessage) -> str:
-    """The sender's error text without patient data, truncated for the column.
+_CODE = re.compile(r"[A-Za-z0-9._-]{1,20}")
 
-    Providers echo what they were given, so in the error text the
-    recipient's address becomes ``<to>``, and every word of the message text (which holds the
-    patient's name) becomes ``…``.
+
+def failure_text(exc: DeliveryError) -> str:
+    """What is stored of a failed delivery: the error class, permanent or retryable, and the provider's code.
+
+    Built from structured facts only, so it cannot hold the address or a word of the message, whatever text the
+    provider put in its error (``"DeliveryError retryable code=503"``).
     """
-    private = (message.to, message.body, message.subject or "")
-    words = [
-        "…" if any(word in text for text in private) or message.to in word else word
-        for word in error.replace(message.to, " <to> ").split()
-    ]
-    return ("DeliveryError: " + " ".join(words))[:500]
+    code = exc.code if exc.code is not None and _CODE.fullmatch(exc.code) else None
+    kind = "retryable" if exc.retryable else "permanent"
+    return f"{type(exc).__name__} {kind}" + (f" code={code}" if code else "")
 
 
 def _failure(item: _Item, now: datetime, policy: RetryPolicy, *, retryable: bool, error: str) -> _Outcome:
