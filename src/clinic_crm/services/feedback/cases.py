@@ -218,7 +218,11 @@ def _move(session: Session, case: Case, action: str, values: dict[str, Any]) -> 
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(case)
-        raise InvalidTransition(f"case {case.id} changed meanwhile; it is now {case.status}", current=case.status)
+        raise InvalidTransition(
+            f"case {case.id} changed meanwhile; it is now {case.status}",
+            current=case.status,
+            requested=values["status"],
+        )
     session.refresh(case)
 
 
