@@ -30,6 +30,8 @@ from clinic_crm.messaging.message import OutboundMessage, Sender
 from clinic_crm.messaging.post import PublicPost, Publisher
 from clinic_crm.models import (
     CarePlan,
+    Case,
+    CaseEvent,
     Clinic,
     ConsentEvent,
     FollowUp,
@@ -40,6 +42,8 @@ from clinic_crm.models import (
     Survey,
     Visit,
 )
+from clinic_crm.services.feedback.policies import CasePolicy
+from clinic_crm.services.feedback.sla import SlaResult
 from clinic_crm.services.imports import ImportReport, RowError
 from clinic_crm.services.reminders.dispatch import DispatchReport
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
@@ -89,5 +93,9 @@ __all__ = [
     "NpsResult",
     "CsatResult",
     "ResponseRate",
+    "Case",
+    "CaseEvent",
+    "CasePolicy",
+    "SlaResult",
 ]
 __version__ = "0.1.0"

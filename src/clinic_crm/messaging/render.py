@@ -5,7 +5,8 @@ A template is ``str.format`` text that may use only these fields (all plain stri
 * ``{name}``    the patient's display name, ordered for their locale
 * ``{clinic}``  the clinic's name
 * ``{date}``, ``{time}``  the visit's date and time in the patient's time zone, formatted by
-  Babel for the patient's locale (empty for reminders without a visit)
+  Babel for the patient's locale (for a reminder without a visit, the instant ``payload["date_at"]``
+  when it has one, e.g. the answer-by date of an acknowledged feedback case; else empty)
 * ``{url}``     the survey link of a survey invitation (``payload["url"]``)
 * ``{survey}``  the survey's name (``payload["survey_name"]``)
 * ``{opt_out}`` the opt-out line of the channel and locale

@@ -26,6 +26,7 @@ from clinic_crm.models import (
 )
 from clinic_crm.models.reminders import REMINDER_STATUSES
 from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services.feedback.cases import record_reply
 from clinic_crm.services.reminders._tables import (
     t_clinic_pause,
     t_inbound_reply,
@@ -167,6 +168,9 @@ def pause_history(session: Session, clinic_id: int) -> list[ClinicPause]:
 def handle_reply(session: Session, clinic_id: int, *, phone: str, text: str, at: datetime) -> bool:
     """Record an SMS reply; an opt-out keyword withdraws SMS consent (every purpose) of every patient on that number.
 
+    Any other (non-blank) reply is also recorded as a feedback case (``crm.feedback``): kind ``"question"``,
+    channel ``"sms"``, received ``at``, its patient set when exactly one patient of the clinic has that number.
+
     Returns:
         ``True`` when the text was an opt-out keyword.
 
@@ -206,6 +210,8 @@ def handle_reply(session: Session, clinic_id: int, *, phone: str, text: str, at:
             for pid in patient_ids
             for purpose in PURPOSES
         )
+    else:
+        record_reply(session, clinic, phone=e164, text=text, at=when)
     session.flush()
     return opt_out
 

@@ -936,7 +936,7 @@ def _message(batch: _Batch, item: _Item, check: _Check) -> OutboundMessage:
         locale=patient.locale,
         timezone=patient.timezone,
         channel=channel,
-        visit_at=batch.visits[item.visit_id][0] if item.visit_id is not None else None,
+        visit_at=batch.visits[item.visit_id][0] if item.visit_id is not None else _instant(item.payload.get("date_at")),
         url=_text(item.payload.get("url")),
         survey=_text(item.payload.get("survey_name")),
     )
@@ -1048,6 +1048,17 @@ def _release(
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _instant(value: object) -> datetime | None:
+    """The ``{date}``/``{time}`` instant of a reminder without a visit: ``payload["date_at"]`` (ISO, aware)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def _fallback(item: _Item) -> str:
