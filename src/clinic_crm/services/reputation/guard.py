@@ -125,9 +125,8 @@ def names_of_clinic(session: Session, clinic_id: int) -> NameIndex:
         cached = _CACHE.get(engine, {}).get(clinic_id)
     if cached is not None and cached[0] == fingerprint:
         return cached[1]
-    index = NameIndex(
-        session.execute(select(p.c.family_name, p.c.given_name).where(p.c.clinic_id == clinic_id)).tuples()
-    )
+    rows = session.execute(select(p.c.family_name, p.c.given_name).where(p.c.clinic_id == clinic_id))
+    index = NameIndex((family, given) for family, given in rows)
     with _CACHE_LOCK:
         _CACHE.setdefault(engine, {})[clinic_id] = (fingerprint, index)
     return index

@@ -126,8 +126,7 @@ def summary(
     ).subquery("ranked")
     r = ranked.c
     middle = and_(r.delay.is_not(None), 2 * r.rank >= r.replies, 2 * r.rank <= r.replies + 2)
-    stmt = select(
-        r.group_key,
+    measures = (
         func.count(),
         func.count(r.rating),
         func.avg(r.rating),
@@ -135,15 +134,14 @@ def summary(
         func.count(r.delay),
         func.avg(case((middle, r.delay))),
     )
-    if by is not None:
-        stmt = stmt.group_by(r.group_key)
+    if by is None:
+        n, rated, average, negative, replied, median = session.execute(select(*measures)).one()
+        return ReputationSummary(int(n), int(rated), _float(average), int(negative), int(replied), _float(median))
     results: dict[str, ReputationSummary] = {}
-    for group, n, rated, average, negative, replied, median in session.execute(stmt):
+    for group, n, rated, average, negative, replied, median in session.execute(
+        select(r.group_key, *measures).group_by(r.group_key)
+    ):
         item = ReputationSummary(int(n), int(rated), _float(average), int(negative), int(replied), _float(median))
-        if by is None:
-            return item
         if group is not None:  # (PostgreSQL, READ COMMITTED) a row that arrived after the month range was read
             results[str(group)] = item
-    if by is None:
-        return ReputationSummary(0, 0, None, 0, 0, None)
     return dict(sorted(results.items()))
