@@ -71,7 +71,7 @@ def poisson_sf(k: int, lam: float) -> float:
         i += 1
         term *= lam / i
         terms.append(term)
-        if term < terms[0] * 1e-18:
+        if term <= terms[0] * 1e-18:  # (<=: the bound underflows to 0 far in the tail)
             break
     return min(1.0, math.fsum(terms))
 
