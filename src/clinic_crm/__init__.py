@@ -28,11 +28,13 @@ from clinic_crm.errors import (
 from clinic_crm.messaging.message import OutboundMessage, Sender
 from clinic_crm.messaging.post import PublicPost, Publisher
 from clinic_crm.models import (
+    Alert,
     CarePlan,
     Clinic,
     ConsentEvent,
     FollowUp,
     Invitation,
+    Mention,
     Patient,
     Reminder,
     Response,
@@ -41,6 +43,7 @@ from clinic_crm.models import (
 )
 from clinic_crm.services.imports import ImportReport, RowError
 from clinic_crm.services.reminders.dispatch import DispatchReport
+from clinic_crm.services.reputation import IngestReport, ReputationSummary, ReviewSource
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
 from clinic_crm.surveys_types import Question
 
@@ -87,5 +90,11 @@ __all__ = [
     "NpsResult",
     "CsatResult",
     "ResponseRate",
+    # reputation
+    "Mention",
+    "Alert",
+    "IngestReport",
+    "ReputationSummary",
+    "ReviewSource",
 ]
 __version__ = "0.1.0"

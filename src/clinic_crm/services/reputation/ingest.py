@@ -17,6 +17,7 @@ Semantics:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -63,7 +64,9 @@ _COLUMNS = (
     "created_at",
     "updated_at",
 )
-_LOOKUP_SLICE = 500
+_LOOKUP_SLICE = 2000  # external ids per SELECT … IN (…), well below SQLite's parameter limit
+_LOOKUP_PG = "SELECT external_id, id FROM mention WHERE clinic_id = %s AND source = %s AND external_id = ANY(%s)"
+_LOOKUP_SQLITE = "SELECT external_id, id FROM mention WHERE clinic_id = ? AND source = ? AND external_id IN ({marks})"
 
 
 @dataclass(slots=True)
@@ -75,12 +78,15 @@ class IngestReport:
     rejected: list[RowError] = field(default_factory=list)
 
 
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
 def _text(value: object) -> str:
     if not isinstance(value, str):
         raise ValidationError("text must be a string ('' for a rating without a comment)", field="text")
-    if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if _BAD_CHARS.search(value):
         raise ValidationError("text must not contain NUL or lone surrogates", field="text")
-    text = unicodedata.normalize("NFC", value)
+    text = value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
     if len(text) > TEXT_MAX:
         raise ValidationError(f"text must be at most {TEXT_MAX} characters", field="text")
     return text
@@ -96,27 +102,29 @@ def _clean(row: object) -> dict[str, Any]:
     """The row's values ready to store (without clinic and stamps), or ``ValidationError`` naming the field."""
     if not isinstance(row, Mapping):
         raise ValidationError("each mention must be a mapping of field name to value", field="row")
-    for key in row:
-        if key not in _FIELD_SET:
-            raise ValidationError(f"unknown field; expected some of {', '.join(MENTION_FIELDS)}", field=str(key))
+    if not _FIELD_SET.issuperset(row):
+        name = next(str(key) for key in row if key not in _FIELD_SET)
+        raise ValidationError(f"unknown field; expected some of {', '.join(MENTION_FIELDS)}", field=name)
     for key in _REQUIRED:
         if key not in row:
             raise ValidationError(f"{key} is required", field=key)
     external = row["external_id"]
-    if isinstance(external, int) and not isinstance(external, bool):
+    if type(external) is int:
         external = str(external)
     rating = row.get("rating")
-    if rating is not None and (isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5):
+    if rating is not None and (type(rating) is not int or not 1 <= rating <= 5):
         raise ValidationError("rating must be an integer from 1 to 5, or None", field="rating")
     replied = row.get("replied_at")
+    author = row.get("author")
+    url = row.get("url")
     return {
         "source": require_text(row["source"], "source", max_length=40),
         "external_id": require_text(external, "external_id", max_length=200),
         "text": _text(row["text"]),
         "posted_at": aware(row["posted_at"], "posted_at"),
         "rating": rating,
-        "author": _optional(row.get("author"), "author", 200),
-        "url": _optional(row.get("url"), "url", 2000),
+        "author": None if author is None else _optional(author, "author", 200),
+        "url": None if url is None else _optional(url, "url", 2000),
         "replied_at": None if replied is None else aware(replied, "replied_at"),
     }
 
@@ -226,16 +234,22 @@ class _Writer:
         return value if processor is None or value is None else processor(value)
 
     def _existing(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """``{(source, external_id): id}`` of the stored mentions among ``keys`` (per source, index seeks)."""
+        by_source: dict[str, list[str]] = {}
+        for source, external_id in keys:
+            by_source.setdefault(source, []).append(external_id)
         found: dict[tuple[str, str], int] = {}
-        wanted = list(keys)
-        t = _TABLE
-        for start in range(0, len(wanted), _LOOKUP_SLICE):
-            part = wanted[start : start + _LOOKUP_SLICE]
-            stmt = select(t.c.source, t.c.external_id, t.c.id).where(
-                t.c.clinic_id == self.clinic_id, tuple_(t.c.source, t.c.external_id).in_(part)
-            )
-            for source, external_id, ident in self.session.execute(stmt):
-                found[(source, external_id)] = ident
+        connection = self.session.connection()
+        for source, ids in by_source.items():
+            if self.postgres:  # one array parameter instead of thousands
+                rows = connection.exec_driver_sql(_LOOKUP_PG, (self.clinic_id, source, ids))
+                found.update(((source, external_id), ident) for external_id, ident in rows)
+                continue
+            for start in range(0, len(ids), _LOOKUP_SLICE):
+                part = ids[start : start + _LOOKUP_SLICE]
+                sql = _LOOKUP_SQLITE.format(marks=", ".join("?" * len(part)))
+                rows = connection.exec_driver_sql(sql, (self.clinic_id, source, *part))
+                found.update(((source, external_id), ident) for external_id, ident in rows)
         return found
 
     def write(self, chunk: list[tuple[int, dict[str, Any]]], report: IngestReport) -> None:
@@ -261,7 +275,8 @@ class _Writer:
         records: list[dict[str, Any]] = []
         negatives, keywords, process = self.negatives, self.keywords, self._process
         for key, row in by_key.items():
-            folded = fold(row["text"])
+            rating = row["rating"]
+            folded = fold(row["text"]) if rating is None or keywords else ""
             if keywords and key not in existing:
                 first = row.get("_first_text")
                 hit = keywords.first(fold(first) if first is not None else folded)
@@ -275,7 +290,7 @@ class _Writer:
                     "text": row["text"],
                     "rating": row["rating"],
                     "posted_at": process("posted_at", row["posted_at"]),
-                    "sentiment": sentiment_of(row["rating"], folded, negatives),
+                    "sentiment": sentiment_of(rating, folded, negatives),
                     "author": row["author"],
                     "url": row["url"],
                     "replied_at": process("replied_at", row["replied_at"]),
