@@ -1,9 +1,10 @@
 """Benchmark: reputation ingest and summary beside raw-driver baselines, and the reply check against 100,000 patients.
 
 * ``crm.reputation.ingest`` of N mentions (one call, into an empty table) against a raw ``executemany`` INSERT of
-  the same rows (``sqlite3`` / psycopg 3) with the rating-based sentiment computed in Python — the least a
-  correct ingest must do.  ``ingest`` also validates every row, folds the text (NFKC + casefold) for the
-  negative terms and keywords, looks up existing keys and upserts.  Target ratio ≤ 1.3.
+  the same rows (``sqlite3`` / psycopg 3), converting the same input dicts to tuples (UTC text on SQLite) with the
+  rating-based sentiment, inside the timing — the least a correct ingest must do.  ``ingest`` also validates
+  every row, folds the text (NFKC + casefold) for the negative terms and keywords, looks up existing keys and
+  upserts.  Target ratio ≤ 1.3.
 * ``crm.reputation.summary(by="month")`` against the same figures in hand-written SQL on the raw driver:
   SQLite ``strftime('%Y-%m', posted_at, '+8 hours')`` and a window-ranked median; PostgreSQL
   ``to_char(posted_at AT TIME ZONE 'Asia/Taipei', 'YYYY-MM')`` and ``percentile_cont``.  Target ≤ 1.2.
@@ -134,7 +135,6 @@ def run(url: str, n: int, repeat: int, label: str) -> dict[str, float]:
     assert clinic.id is not None
     cid = clinic.id
     rows = mentions(n)
-    raw_rows = _raw_rows(rows, cid, sqlite)
 
     def clear() -> None:
         with crm.engine.begin() as conn:
@@ -150,7 +150,7 @@ def run(url: str, n: int, repeat: int, label: str) -> dict[str, float]:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             marks = ", ".join("?" * 12)
-            conn.executemany(f"INSERT INTO mention ({RAW_COLUMNS}) VALUES ({marks})", raw_rows)
+            conn.executemany(f"INSERT INTO mention ({RAW_COLUMNS}) VALUES ({marks})", _raw_rows(rows, cid, True))
             conn.commit()
             conn.close()
 
@@ -167,7 +167,7 @@ def run(url: str, n: int, repeat: int, label: str) -> dict[str, float]:
         def raw_ingest() -> None:
             with psycopg.connect(dsn) as conn, conn.cursor() as cur:
                 marks = ", ".join(["%s"] * 12)
-                cur.executemany(f"INSERT INTO mention ({RAW_COLUMNS}) VALUES ({marks})", raw_rows)
+                cur.executemany(f"INSERT INTO mention ({RAW_COLUMNS}) VALUES ({marks})", _raw_rows(rows, cid, False))
 
         def raw_summary() -> list[Any]:
             with psycopg.connect(dsn) as conn:

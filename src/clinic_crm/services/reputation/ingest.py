@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from operator import itemgetter
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from clinic_crm.errors import ValidationError
@@ -209,29 +207,20 @@ class _Writer:
         self.negatives = negatives
         dialect = session.connection().dialect
         self.postgres = dialect.name == "postgresql"
-        maker = postgresql.insert if self.postgres else sqlite.insert
-        stmt = maker(_TABLE)
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["clinic_id", "source", "external_id"],
-            set_={
-                "text": excluded.text,
-                "rating": excluded.rating,
-                "sentiment": excluded.sentiment,
-                "replied_at": func.coalesce(excluded.replied_at, _TABLE.c.replied_at),
-                "updated_at": excluded.updated_at,
-            },
+        # Driver-level executemany of one plain statement (identical on SQLite and PostgreSQL): SQLAlchemy's
+        # per-row parameter handling costs more than the insert.  Every instant still goes through the
+        # column type's own bind processor (or a verified equivalent), so what is stored is identical.
+        quote = dialect.identifier_preparer.quote
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        updated = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in ("text", "rating", "sentiment", "updated_at"))
+        self.sql = (
+            f"INSERT INTO mention ({', '.join(map(quote, _COLUMNS))}) VALUES ({', '.join([mark] * len(_COLUMNS))}) "
+            f"ON CONFLICT (clinic_id, source, external_id) DO UPDATE SET {updated}, "
+            f"replied_at = coalesce(excluded.replied_at, mention.replied_at)"
         )
-        compiled = stmt.compile(dialect=dialect, column_keys=list(_COLUMNS))
-        self.sql = str(compiled)
-        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
-        processors = {name: _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in _COLUMNS}
-        self.processors = {name: p for name, p in processors.items() if p is not None}
-        self.stamp_value = self._process("created_at", stamp)
-
-    def _process(self, name: str, value: Any) -> Any:
-        processor = self.processors.get(name)
-        return value if processor is None or value is None else processor(value)
+        processor = _TABLE.c.posted_at.type.dialect_impl(dialect).bind_processor(dialect)
+        self.instant: Callable[[Any], Any] = _fast_instant(processor) if processor is not None else _same
+        self.stamp_value = self.instant(stamp)
 
     def _existing(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """``{(source, external_id): id}`` of the stored mentions among ``keys`` (per source, index seeks)."""
@@ -272,8 +261,9 @@ class _Writer:
         report.updated += len(existing)
         report.created += len(by_key) - len(existing)
         hits: dict[tuple[str, str], str] = {}
-        records: list[dict[str, Any]] = []
-        negatives, keywords, process = self.negatives, self.keywords, self._process
+        records: list[tuple[Any, ...]] = []
+        negatives, keywords, instant = self.negatives, self.keywords, self.instant
+        clinic_id, stamp = self.clinic_id, self.stamp_value
         for key, row in by_key.items():
             rating = row["rating"]
             folded = fold(row["text"]) if rating is None or keywords else ""
@@ -283,25 +273,22 @@ class _Writer:
                 if hit is not None:
                     hits[key] = hit
             records.append(
-                {
-                    "clinic_id": self.clinic_id,
-                    "source": row["source"],
-                    "external_id": row["external_id"],
-                    "text": row["text"],
-                    "rating": row["rating"],
-                    "posted_at": process("posted_at", row["posted_at"]),
-                    "sentiment": sentiment_of(rating, folded, negatives),
-                    "author": row["author"],
-                    "url": row["url"],
-                    "replied_at": process("replied_at", row["replied_at"]),
-                    "created_at": self.stamp_value,
-                    "updated_at": self.stamp_value,
-                }
+                (
+                    clinic_id,
+                    row["source"],
+                    row["external_id"],
+                    row["text"],
+                    rating,
+                    instant(row["posted_at"]),
+                    sentiment_of(rating, folded, negatives),
+                    row["author"],
+                    row["url"],
+                    None if row["replied_at"] is None else instant(row["replied_at"]),
+                    stamp,
+                    stamp,
+                )
             )
-        params: list[Any] = records
-        if self.order is not None:
-            params = list(map(itemgetter(*self.order), records))
-        self.session.connection().exec_driver_sql(self.sql, params)
+        self.session.connection().exec_driver_sql(self.sql, records)
         if existing:  # ORM objects of these mentions already in the session must not keep stale values
             stale = set(existing.values())
             for instance in list(self.session.identity_map.values()):
@@ -323,3 +310,26 @@ class _Writer:
                     for key, word in hits.items()
                 ],
             )
+
+
+#: Instants on which a fast formatter must agree with the dialect's own processor (micro- and whole seconds).
+_INSTANT_SAMPLES = (datetime(2026, 3, 2, 9, 0, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _naive_iso(value: datetime) -> str:
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _fast_instant(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The C ``isoformat`` for a UTC instant where it gives exactly what the column's processor gives, else the latter.
+
+    On SQLite ``UTCDateTime`` stores the naive UTC wall time as ``YYYY-MM-DD HH:MM:SS.ffffff`` text, which is
+    ``isoformat(" ", "microseconds")`` of the (already UTC) value; PostgreSQL keeps its own processor.
+    """
+    if all(processor(sample) == _naive_iso(sample) for sample in _INSTANT_SAMPLES):
+        return _naive_iso
+    return processor
