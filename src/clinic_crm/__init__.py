@@ -29,6 +29,7 @@ from clinic_crm.errors import (
 from clinic_crm.messaging.message import OutboundMessage, Sender
 from clinic_crm.messaging.post import PublicPost, Publisher
 from clinic_crm.models import (
+    Alert,
     CarePlan,
     Case,
     CaseEvent,
@@ -36,6 +37,7 @@ from clinic_crm.models import (
     ConsentEvent,
     FollowUp,
     Invitation,
+    Mention,
     Patient,
     Reminder,
     Response,
@@ -46,6 +48,7 @@ from clinic_crm.services.feedback.policies import CasePolicy
 from clinic_crm.services.feedback.sla import SlaResult
 from clinic_crm.services.imports import ImportReport, RowError
 from clinic_crm.services.reminders.dispatch import DispatchReport
+from clinic_crm.services.reputation import IngestReport, ReputationSummary, ReviewSource
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
 from clinic_crm.surveys_types import Question
 
@@ -97,5 +100,11 @@ __all__ = [
     "CaseEvent",
     "CasePolicy",
     "SlaResult",
+    # reputation
+    "Mention",
+    "Alert",
+    "IngestReport",
+    "ReputationSummary",
+    "ReviewSource",
 ]
 __version__ = "0.1.0"

@@ -13,6 +13,7 @@ from clinic_crm.models.reminders import (
     MessageTemplate,
     Reminder,
 )
+from clinic_crm.models.reputation import ALERT_KINDS, ALERT_STATUSES, SENTIMENTS, Alert, Mention, ReputationWatch
 from clinic_crm.models.surveys import Answer, FollowUp, Invitation, Response, Survey
 from clinic_crm.models.visits import VISIT_STATUSES, VISIT_TRANSITIONS, Visit
 
@@ -46,4 +47,10 @@ __all__ = [
     "Case",
     "CaseEvent",
     "FeedbackPolicy",
+    "Mention",
+    "ReputationWatch",
+    "Alert",
+    "SENTIMENTS",
+    "ALERT_KINDS",
+    "ALERT_STATUSES",
 ]

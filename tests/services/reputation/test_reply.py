@@ -1,0 +1,108 @@
+"""``crm.reputation.reply``: stored when safe; refused with nothing stored when it names or reaches a patient."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from clinic_crm import ClinicCRM, NaiveDatetimeError, NotFound, ValidationError
+from clinic_crm.testing import make_patient
+from tests.conftest import T0
+from tests.services.reputation.conftest import RowFactory
+
+
+@pytest.fixture
+def mention_id(crm: ClinicCRM, clinic_id: int, row: RowFactory) -> int:
+    """A 1-star mention of the clinic, posted 10 hours before ``T0``."""
+    crm.reputation.ingest(clinic_id, [row(external_id="m", rating=1, posted_at=T0 - timedelta(hours=10))], now=T0)
+    (mention,) = crm.reputation.mentions(clinic_id)
+    assert mention.id is not None
+    return mention.id
+
+
+@pytest.fixture
+def patients(crm: ClinicCRM, clinic_id: int) -> None:
+    """Two patients of the clinic: 王小明 and Ming Wang (and one of another clinic, Ann Lee)."""
+    make_patient(crm, clinic_id, family_name="王", given_name="小明", phone=None, email=None)
+    make_patient(crm, clinic_id, family_name="Wang", given_name="Ming", phone=None, email=None)
+    other = crm.clinics.create("Other", timezone="Asia/Taipei", locale="zh_TW", region="TW")
+    assert other.id is not None
+    make_patient(crm, other.id, family_name="Lee", given_name="Ann", phone=None, email=None)
+
+
+def test_reply_is_stored(crm: ClinicCRM, mention_id: int, patients: None) -> None:
+    text = "We are sorry to hear this. Please call the front desk; we reopened on 2026-03-02 at 10:30 (room 12)."
+    mention = crm.reputation.reply(mention_id, text=text, at=T0, by="Mei")
+    assert (mention.reply_text, mention.reply_by, mention.replied_at) == (text, "Mei", T0)
+    again = crm.reputation.reply(mention_id, text="Updated reply", at=T0 + timedelta(hours=1), by="Lin")
+    assert (again.reply_text, again.replied_at) == ("Updated reply", T0 + timedelta(hours=1))
+    assert again.replied_at is not None and again.replied_at.tzinfo is UTC
+
+
+REFUSED = [
+    "Please call Ms Chen at 0912-345-678.",
+    "Call 0912345678 anytime",
+    "Our line: +886 2 2345 6789",
+    "Reach her on (02) 2345-6789",
+    "電話０９１２３４５６７８",  # full-width digits
+    "ring 2345678 please",  # a bare 7-digit local number
+    "Write to ming.wang@example.com",
+    "Write to ｍｉｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+    "Dear 王小明, we are sorry",
+    "小明王 thank you",
+    "王 小明",
+    "Dear Ming Wang, sorry",
+    "dear WANG MING",
+    "Thanks WangMing!",
+    "Ｍｉｎｇ　 Ｗａｎｇ",
+]
+
+
+@pytest.mark.parametrize("text", REFUSED)
+def test_reply_refused_and_nothing_stored(
+    crm: ClinicCRM, clinic_id: int, mention_id: int, patients: None, text: str
+) -> None:
+    with pytest.raises(ValidationError) as err:
+        crm.reputation.reply(mention_id, text=text, at=T0, by="Mei")
+    assert err.value.field == "text"
+    assert text not in str(err.value) and "Ming" not in str(err.value) and "小明" not in str(err.value)
+    (mention,) = crm.reputation.mentions(clinic_id)
+    assert (mention.replied_at, mention.reply_text, mention.reply_by) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dear Ann Lee, thank you",  # a patient of another clinic
+        "Vitali Nash likes the Ming Dynasty",  # no full name as words
+        "Mr Wang, thank you",  # a family name alone
+        "小明, thank you",  # a given name alone
+        "NT$1,200 for 2 visits; open 09:00-18:00; 2026.03.02",
+    ],
+)
+def test_reply_allowed(crm: ClinicCRM, mention_id: int, patients: None, text: str) -> None:
+    assert crm.reputation.reply(mention_id, text=text, at=T0, by="Mei").reply_text == text
+
+
+def test_a_new_patient_is_known_at_the_next_reply(
+    crm: ClinicCRM, clinic_id: int, mention_id: int, patients: None
+) -> None:
+    crm.reputation.reply(mention_id, text="Thank you Amy Liu", at=T0, by="Mei")
+    make_patient(crm, clinic_id, family_name="Liu", given_name="Amy", phone=None, email=None)
+    with pytest.raises(ValidationError):
+        crm.reputation.reply(mention_id, text="Thank you Amy Liu", at=T0, by="Mei")
+
+
+def test_reply_bad_input(crm: ClinicCRM, mention_id: int) -> None:
+    with pytest.raises(NotFound):
+        crm.reputation.reply(999, text="Thanks", at=T0, by="Mei")
+    with pytest.raises(NaiveDatetimeError):
+        crm.reputation.reply(mention_id, text="Thanks", at=datetime(2026, 3, 2), by="Mei")
+    for text in ("", "   ", "x" * 4001):
+        with pytest.raises(ValidationError) as err:
+            crm.reputation.reply(mention_id, text=text, at=T0, by="Mei")
+        assert err.value.field == "text"
+    with pytest.raises(ValidationError) as err:
+        crm.reputation.reply(mention_id, text="Thanks", at=T0, by="")
+    assert err.value.field == "by"
