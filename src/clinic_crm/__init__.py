@@ -31,14 +31,22 @@ from clinic_crm.models import (
     CarePlan,
     Clinic,
     ConsentEvent,
+    Contact,
     FollowUp,
+    Incident,
     Invitation,
     Patient,
+    Playbook,
     Reminder,
     Response,
+    Risk,
+    Statement,
     Survey,
+    TeamMember,
+    TimelineEntry,
     Visit,
 )
+from clinic_crm.services.crisis.rules import Check, Readiness
 from clinic_crm.services.imports import ImportReport, RowError
 from clinic_crm.services.reminders.dispatch import DispatchReport
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
@@ -87,5 +95,15 @@ __all__ = [
     "NpsResult",
     "CsatResult",
     "ResponseRate",
+    # crisis readiness
+    "Risk",
+    "TeamMember",
+    "Contact",
+    "Playbook",
+    "Readiness",
+    "Check",
+    "Incident",
+    "TimelineEntry",
+    "Statement",
 ]
 __version__ = "0.1.0"
