@@ -105,6 +105,7 @@ def draft_statement(
     statement.series_id = statement.id
     add_entry(session, incident_id, at=when, kind="drafted", by=by, text=f"{_label(statement)} drafted")
     session.flush()
+    session.refresh(statement, ["approvals"])  # loaded now: the caller reads it after the session closed
     return statement
 
 
@@ -148,6 +149,7 @@ def revise_statement(
     session.flush()
     add_entry(session, old.incident_id, at=when, kind="drafted", by=by, text=f"{_label(new)} drafted (revision)")
     session.flush()
+    session.refresh(new, ["approvals"])  # none yet: approvals never carry over
     return new
 
 
