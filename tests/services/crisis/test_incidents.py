@@ -232,3 +232,19 @@ def test_care_pause_is_lifted_at_close(crm: ClinicCRM, declare: IncidentFactory)
     assert all(p.resumed_at == NOON for p in crm.reminders.pauses(cid))
     entries = crm.incidents.timeline(incident.id or 0)
     assert "care, marketing" in entries[-1].text
+
+
+def test_declare_and_tell_staff_in_one_transaction(crm: ClinicCRM, team_clinic: Clinic) -> None:
+    cid = team_clinic.id or 0
+    with pytest.raises(RuntimeError), crm.transaction() as tx:
+        incident = tx.incidents.declare(cid, title="t", crisis_type="other", at=T0, by="Dr. Chen")
+        tx.incidents.draft(incident.id or 0, audience="staff", text="x", at=T0, by="Amy")
+        raise RuntimeError("the script failed half-way")
+    assert count_rows(crm, "incident") == 0 and count_rows(crm, "clinic_pause") == 0
+    assert count_rows(crm, "statement") == 0 and count_rows(crm, "incident_timeline") == 0
+    with crm.transaction() as tx:
+        incident = tx.incidents.declare(cid, title="t", crisis_type="other", at=T0, by="Dr. Chen")
+        statement = tx.incidents.draft(incident.id or 0, audience="staff", text="x", at=T0, by="Amy")
+        tx.incidents.approve(statement.id or 0, role="lead", by="Dr. Chen", at=T0)
+        tx.incidents.publish(statement.id or 0, at=T0)
+    assert crm.incidents.statement(statement.id or 0).status == "published"
