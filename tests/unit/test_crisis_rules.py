@@ -12,6 +12,7 @@ from clinic_crm.errors import NotApproved, ValidationError
 from clinic_crm.services.crisis.rules import (
     READINESS_CHECKS,
     Check,
+    check_ids,
     check_publishable,
     check_score,
     first_statement_due,
@@ -129,3 +130,12 @@ def test_post_key_is_stable_per_version_and_channel(statement_id: int, channel: 
     assert post_key(statement_id, channel) == post_key(statement_id, channel)
     assert post_key(statement_id, channel) != post_key(statement_id + 1, channel)
     assert post_key(statement_id, channel) != post_key(statement_id, channel + "x")
+
+
+def test_check_ids() -> None:
+    assert check_ids([3, 1, 3], "risk_ids") == [3, 1]
+    assert check_ids((), "risk_ids") == []
+    for bad in ("1", [True], [1.0], None, 5):
+        with pytest.raises(ValidationError) as err:
+            check_ids(bad, "patient_ids")
+        assert err.value.field == "patient_ids"

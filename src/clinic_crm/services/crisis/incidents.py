@@ -22,7 +22,7 @@ from clinic_crm.models import (
 )
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.aggregates import optional_id
-from clinic_crm.services.crisis.rules import first_statement_due
+from clinic_crm.services.crisis.rules import check_ids, first_statement_due
 from clinic_crm.services.reminders.control import check_purposes, lift_incident_pauses, pause_for_incident
 from clinic_crm.values import aware, check_choice, utc
 
@@ -50,11 +50,7 @@ def add_entry(session: Session, incident_id: int, *, at: datetime, kind: str, by
 
 
 def _risk_ids(session: Session, clinic_id: int, risk_ids: object) -> list[int]:
-    if isinstance(risk_ids, str | bytes) or not isinstance(risk_ids, Iterable):
-        raise ValidationError("risk_ids must be a list of risk ids", field="risk_ids")
-    ids = list(dict.fromkeys(risk_ids))
-    if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
-        raise ValidationError("risk_ids must be a list of integer ids", field="risk_ids")
+    ids = check_ids(risk_ids, "risk_ids")
     if ids:
         found = set(
             session.scalars(select(col(Risk.id)).where(col(Risk.id).in_(ids), col(Risk.clinic_id) == clinic_id)).all()

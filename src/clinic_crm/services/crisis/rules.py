@@ -21,6 +21,7 @@ __all__ = [
     "Check",
     "Readiness",
     "check_score",
+    "check_ids",
     "rpn",
     "readiness_score",
     "is_fully_approved",
@@ -69,6 +70,16 @@ def check_score(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not SCORE_MIN <= value <= SCORE_MAX:
         raise ValidationError(f"{field} must be an integer from {SCORE_MIN} to {SCORE_MAX}", field=field)
     return value
+
+
+def check_ids(value: object, field: str) -> list[int]:
+    """The distinct integer ids of a list (order kept), else ``ValidationError`` naming ``field``."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(f"{field} must be a list of integer ids", field=field)
+    ids = list(dict.fromkeys(value))
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+        raise ValidationError(f"{field} must be a list of integer ids", field=field)
+    return ids
 
 
 def rpn(severity: int, occurrence: int, detection: int) -> int:

@@ -31,6 +31,7 @@ from clinic_crm.services.crisis.incidents import add_entry
 from clinic_crm.services.crisis.plan import approver_roles
 from clinic_crm.services.crisis.rules import (
     EXTERNAL_AUDIENCES,
+    check_ids,
     check_publishable,
     is_fully_approved,
     next_update_due,
@@ -306,11 +307,7 @@ def notify_patients(session: Session, statement_id: int, *, patient_ids: Iterabl
         NaiveDatetimeError: ``at`` is naive.
     """
     when = aware(at, "at")
-    if isinstance(patient_ids, str | bytes) or not isinstance(patient_ids, Iterable):
-        raise ValidationError("patient_ids must be a list of patient ids", field="patient_ids")
-    ids = list(dict.fromkeys(patient_ids))
-    if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
-        raise ValidationError("patient_ids must be a list of integer ids", field="patient_ids")
+    ids = check_ids(patient_ids, "patient_ids")
     statement = get_or_404(session, Statement, statement_id, for_update=True)
     if statement.audience != "patients" or statement.status != "published":
         raise Conflict(
