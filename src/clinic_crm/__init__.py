@@ -35,15 +35,23 @@ from clinic_crm.models import (
     CaseEvent,
     Clinic,
     ConsentEvent,
+    Contact,
     FollowUp,
+    Incident,
     Invitation,
     Mention,
     Patient,
+    Playbook,
     Reminder,
     Response,
+    Risk,
+    Statement,
     Survey,
+    TeamMember,
+    TimelineEntry,
     Visit,
 )
+from clinic_crm.services.crisis.rules import Check, Readiness
 from clinic_crm.services.feedback.policies import CasePolicy
 from clinic_crm.services.feedback.sla import SlaResult
 from clinic_crm.services.imports import ImportReport, RowError
@@ -106,5 +114,15 @@ __all__ = [
     "IngestReport",
     "ReputationSummary",
     "ReviewSource",
+    # crisis readiness
+    "Risk",
+    "TeamMember",
+    "Contact",
+    "Playbook",
+    "Readiness",
+    "Check",
+    "Incident",
+    "TimelineEntry",
+    "Statement",
 ]
 __version__ = "0.1.0"

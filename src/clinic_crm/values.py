@@ -38,6 +38,7 @@ __all__ = [
     "normalize_email",
     "normalize_name",
     "check_choice",
+    "check_localized_text",
     "parse_date",
     "zone",
 ]
@@ -304,3 +305,22 @@ def check_time(value: object, field: str) -> time:
     if not isinstance(value, time) or value.tzinfo is not None:
         raise ValidationError(f"{field} must be a datetime.time without tzinfo", field=field)
     return value
+
+
+def check_localized_text(value: object, field: str, *, max_length: int) -> str | dict[str, str]:
+    """A text given as a ``str`` or as a ``{locale: str}`` dict (statements, holding statements, posts).
+
+    Each text is :func:`clean_text` (line breaks and tabs allowed); each locale a Babel id (:func:`check_locale`).
+
+    Raises:
+        ValidationError: neither a non-empty str nor a non-empty dict of locale → non-empty str (``.field`` is
+            ``field``).
+    """
+    if isinstance(value, str):
+        return clean_text(value, field, max_length=max_length, allowed_controls="\n\t")
+    if not isinstance(value, dict) or not value:
+        raise ValidationError(f"{field} must be a str or a non-empty {{locale: str}} dict", field=field)
+    return {
+        check_locale(locale, field): clean_text(text, field, max_length=max_length, allowed_controls="\n\t")
+        for locale, text in value.items()
+    }

@@ -151,13 +151,19 @@ class RemindersAPI:
     ) -> builtins.list[ClinicPause]:
         """Hold the clinic's messages of ``purposes`` (held, not lost) until :meth:`resume`; returns the active pauses.
 
+        This is the manual pause (its rows have ``incident_id is None``); an incident's pauses are its own and
+        only ``crm.incidents.close`` lifts them.
+
         Raises:
             NotFound, ValidationError
         """
         return self._unit.run(control.pause_clinic, clinic_id, purposes=purposes, reason=reason, at=at)
 
     def resume(self, clinic_id: int, *, purposes: Iterable[str] | None = None, at: datetime | None = None) -> int:
-        """End the clinic's pauses (all purposes by default); returns how many held reminders are due again."""
+        """End the clinic's manual pauses (all purposes by default); returns how many held reminders are due again.
+
+        A purpose an open incident still holds stays paused until the incident closes.
+        """
         return self._unit.run(control.resume_clinic, clinic_id, purposes=purposes, at=at)
 
     def pauses(self, clinic_id: int) -> builtins.list[ClinicPause]:

@@ -1,4 +1,4 @@
-"""The demo: a realistic synthetic clinic, its reminders and its surveys (``clinic-crm demo``).
+"""The demo: a realistic synthetic clinic, its reminders, its surveys and its crisis plan (``clinic-crm demo``).
 
 The demo sits above the facade, like the CLI: it drives :class:`clinic_crm.ClinicCRM`
 the way a clinic's own scripts would.  Everything comes from a seeded random
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from clinic_crm.crm import ClinicCRM
 from clinic_crm.demo.clinic import DemoSummary, build_demo_clinic
+from clinic_crm.demo.crisis import seed_demo_crisis
 from clinic_crm.demo.reminders import seed_demo_reminders
 from clinic_crm.demo.surveys import seed_demo_surveys
 from clinic_crm.messaging.outbox import OutboxSender
@@ -80,4 +81,8 @@ def build_demo(
         for key, r in by_clinic.items()
     )
     summary.extra["open follow-ups"] = sum(len(crm.surveys.follow_ups(cid)) for cid in summary.clinics)
+    crisis = seed_demo_crisis(crm, summary.clinics[0], now=now)
+    summary.extra["crisis readiness (first clinic)"] = (
+        f"{crisis['readiness']}/100 ({crisis['risks']} risks, {crisis['playbooks']} playbooks, one drill)"
+    )
     return summary

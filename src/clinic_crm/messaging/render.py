@@ -10,6 +10,7 @@ A template is ``str.format`` text that may use only these fields (all plain stri
 * ``{url}``     the survey link of a survey invitation (``payload["url"]``)
 * ``{survey}``  the survey's name (``payload["survey_name"]``)
 * ``{opt_out}`` the opt-out line of the channel and locale
+* ``{notice}``  the text of an incident notice (``payload["notice"]``, a crisis statement to patients)
 
 Nothing else about the patient (notes, other patients, contact data) reaches a template.
 Marketing messages always carry the opt-out line: it is appended when the template does
@@ -50,10 +51,10 @@ __all__ = [
 ]
 
 #: The fields a template may use.
-FIELDS = ("name", "clinic", "date", "time", "url", "survey", "opt_out")
+FIELDS = ("name", "clinic", "date", "time", "url", "survey", "opt_out", "notice")
 
 #: Kinds with a built-in text; any other kind uses its ``fallback`` (``recall``, ``greeting``…) or ``default``.
-BUILTIN_KINDS = ("appointment", "recall", "birthday", "greeting", "survey", "default")
+BUILTIN_KINDS = ("appointment", "recall", "birthday", "greeting", "survey", "incident_notice", "default")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,7 @@ def message_fields(
     visit_at: datetime | None = None,
     url: str | None = None,
     survey: str | None = None,
+    notice: str | None = None,
 ) -> dict[str, str]:
     """The values of :data:`FIELDS` for one message; dates and times in the patient's zone and locale."""
     date_text = time_text = ""
@@ -178,6 +180,7 @@ def message_fields(
         "url": url or "",
         "survey": survey or "",
         "opt_out": opt_out_line(channel, locale),
+        "notice": notice or "",
     }
 
 

@@ -2,7 +2,27 @@
 
 from clinic_crm.models._base import Base, UTCDateTime, metadata
 from clinic_crm.models.clinics import Clinic, ClinicDay
-from clinic_crm.models.crisis import CRISIS_TYPES, INCIDENT_SEVERITIES, Incident
+from clinic_crm.models.crisis import (
+    AUDIENCES,
+    CONTACT_KINDS,
+    CRISIS_TYPES,
+    INCIDENT_SEVERITIES,
+    RISK_CATEGORIES,
+    STATEMENT_STATUSES,
+    TEAM_ROLES,
+    TIMELINE_KINDS,
+    Approval,
+    Contact,
+    CrisisApprover,
+    Incident,
+    IncidentRisk,
+    Playbook,
+    Risk,
+    RiskVersion,
+    Statement,
+    TeamMember,
+    TimelineEntry,
+)
 from clinic_crm.models.feedback import Case, CaseEvent, FeedbackPolicy
 from clinic_crm.models.patients import CHANNELS, PURPOSES, ConsentEvent, Patient
 from clinic_crm.models.reminders import (
@@ -53,4 +73,20 @@ __all__ = [
     "SENTIMENTS",
     "ALERT_KINDS",
     "ALERT_STATUSES",
+    "RISK_CATEGORIES",
+    "TEAM_ROLES",
+    "CONTACT_KINDS",
+    "AUDIENCES",
+    "STATEMENT_STATUSES",
+    "TIMELINE_KINDS",
+    "Risk",
+    "RiskVersion",
+    "TeamMember",
+    "Contact",
+    "Playbook",
+    "CrisisApprover",
+    "IncidentRisk",
+    "TimelineEntry",
+    "Statement",
+    "Approval",
 ]

@@ -85,7 +85,10 @@ class Reminder(Base, table=True):
 
 
 class ClinicPause(Base, table=True):
-    """A pause of a clinic's messages for one purpose (e.g. marketing during an incident); history kept."""
+    """A pause of a clinic's messages for one purpose (e.g. marketing during an incident); history kept.
+
+    A purpose is paused while any row of it is active: at most one manual row, plus one per open incident.
+    """
 
     __tablename__ = "clinic_pause"
     __table_args__ = (Index(None, "clinic_id", "purpose", "resumed_at"),)
@@ -96,6 +99,8 @@ class ClinicPause(Base, table=True):
     reason: str = Field(max_length=500)
     paused_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     resumed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # the incident that made this pause (lifted when it closes); None: a manual ``crm.reminders.pause``
+    incident_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("incident.id"), index=True))
 
 
 class InboundReply(Base, table=True):

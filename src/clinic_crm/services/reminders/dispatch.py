@@ -939,6 +939,7 @@ def _message(batch: _Batch, item: _Item, check: _Check) -> OutboundMessage:
         visit_at=batch.visits[item.visit_id][0] if item.visit_id is not None else _instant(item.payload.get("date_at")),
         url=_text(item.payload.get("url")),
         survey=_text(item.payload.get("survey_name")),
+        notice=_text(item.payload.get("notice")),
     )
     rendered = render_message(
         kind=item.kind,
