@@ -10,10 +10,12 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from clinic_crm.errors import InvalidTransition, ValidationError
+from clinic_crm.errors import Conflict, InvalidTransition, ValidationError
 from clinic_crm.models import (
     CRISIS_TYPES,
     INCIDENT_SEVERITIES,
+    Alert,
+    Case,
     Clinic,
     Incident,
     IncidentRisk,
@@ -24,6 +26,7 @@ from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.aggregates import optional_id
 from clinic_crm.services.crisis.rules import check_ids, first_statement_due
 from clinic_crm.services.reminders.control import check_purposes, lift_incident_pauses, pause_for_incident
+from clinic_crm.services.reputation.alerts import escalate_alert
 from clinic_crm.values import aware, check_choice, utc
 
 __all__ = [
@@ -91,8 +94,10 @@ def declare_incident(
         case_id, alert_id: the feedback case or reputation alert it started from.
 
     Raises:
-        NotFound: no such clinic.
-        ValidationError: empty title or by, unknown crisis type, severity or purpose, a risk of another clinic.
+        NotFound: no such clinic, case or alert.
+        ValidationError: empty title or by, unknown crisis type, severity or purpose, a risk, case or alert of
+            another clinic.
+        Conflict: the alert was already dismissed or escalated.
         NaiveDatetimeError: ``at`` is naive.
     """
     title = require_text(title, "title", max_length=300)
@@ -105,9 +110,15 @@ def declare_incident(
     purposes = check_purposes(pause, allow_empty=True, field="pause")
     case_id = optional_id(case_id, "case_id")
     alert_id = optional_id(alert_id, "alert_id")
-    # integrator: check that case_id names a feedback case of this clinic (NotFound otherwise).
-    # integrator: check that alert_id names a reputation alert of this clinic (NotFound otherwise).
     get_or_404(session, Clinic, clinic_id, for_update=True)
+    if case_id is not None and get_or_404(session, Case, case_id).clinic_id != clinic_id:
+        raise ValidationError(f"case {case_id} belongs to another clinic", field="case_id")
+    if alert_id is not None:
+        alert = get_or_404(session, Alert, alert_id)
+        if alert.clinic_id != clinic_id:
+            raise ValidationError(f"alert {alert_id} belongs to another clinic", field="alert_id")
+        if alert.status != "open":
+            raise Conflict(f"alert {alert_id} is {alert.status}; only an open alert can start an incident")
     linked = _risk_ids(session, clinic_id, risk_ids)
     incident = Incident(
         clinic_id=clinic_id,
@@ -133,7 +144,8 @@ def declare_incident(
     if purposes and not drill:
         pause_for_incident(session, clinic_id, purposes=purposes, incident_id=incident.id, at=when)
         add_entry(session, incident.id, at=when, kind="paused", by=by, text=f"reminders paused: {', '.join(purposes)}")
-    # integrator: when alert_id is given, mark that reputation alert "escalated" (linking it to this incident).
+    if alert_id is not None:
+        escalate_alert(session, alert_id, incident_id=incident.id, at=when)
     session.flush()
     return incident
 
