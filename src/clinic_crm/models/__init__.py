@@ -4,6 +4,7 @@ from clinic_crm.models._base import Base, UTCDateTime, metadata
 from clinic_crm.models.clinics import Clinic, ClinicDay
 from clinic_crm.models.crisis import CRISIS_TYPES, INCIDENT_SEVERITIES, Incident
 from clinic_crm.models.patients import CHANNELS, PURPOSES, ConsentEvent, Patient
+from clinic_crm.models.posts import POST_KINDS, POST_STATUSES, Post
 from clinic_crm.models.reminders import (
     CarePlan,
     ClinicPause,
@@ -42,4 +43,7 @@ __all__ = [
     "Incident",
     "CRISIS_TYPES",
     "INCIDENT_SEVERITIES",
+    "Post",
+    "POST_KINDS",
+    "POST_STATUSES",
 ]
