@@ -34,12 +34,14 @@ from clinic_crm.models import (
     FollowUp,
     Invitation,
     Patient,
+    Post,
     Reminder,
     Response,
     Survey,
     Visit,
 )
 from clinic_crm.services.imports import ImportReport, RowError
+from clinic_crm.services.posts.publishing import PublishReport
 from clinic_crm.services.reminders.dispatch import DispatchReport
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
 from clinic_crm.surveys_types import Question
@@ -87,5 +89,7 @@ __all__ = [
     "NpsResult",
     "CsatResult",
     "ResponseRate",
+    "Post",
+    "PublishReport",
 ]
 __version__ = "0.1.0"
