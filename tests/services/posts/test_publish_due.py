@@ -385,3 +385,19 @@ def test_a_publisher_needs_a_publish_method(crm: ClinicCRM) -> None:
 def test_naive_now_is_refused(crm: ClinicCRM) -> None:
     with pytest.raises(NaiveDatetimeError):
         crm.posts.publish_due(RecordingPublisher(), now=datetime(2026, 3, 2, 9))
+
+
+def test_claim_query_uses_the_status_ready_at_index(crm: ClinicCRM) -> None:
+    from sqlalchemy import text
+
+    from clinic_crm.services.posts.publishing import claim_query
+
+    dialect = crm.engine.dialect
+    compiled = claim_query(dialect.name, 50, T0).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    with crm.engine.connect() as conn:
+        if dialect.name == "sqlite":
+            plan = " ".join(str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+        else:
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = " ".join(str(row[0]) for row in conn.execute(text(f"EXPLAIN {compiled}")))
+    assert "ix_post_status_ready_at" in plan, plan

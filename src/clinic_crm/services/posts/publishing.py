@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, exists, false, select, update
+from sqlalchemy import CursorResult, Select, Table, exists, false, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.errors import DeliveryError, ValidationError
@@ -39,7 +39,7 @@ from clinic_crm.services.posts.rules import choose_text
 from clinic_crm.services.reminders.dispatch import RetryPolicy
 from clinic_crm.values import aware, utcnow
 
-__all__ = ["PublishReport", "publish_due", "DEFAULT_BATCH_SIZE", "DEFAULT_POLICY"]
+__all__ = ["PublishReport", "publish_due", "claim_query", "public_post", "DEFAULT_BATCH_SIZE", "DEFAULT_POLICY"]
 
 log = logging.getLogger("clinic_crm.posts")
 
@@ -171,18 +171,28 @@ def _fenced(post_id: int, token: str) -> Any:
     return update(p).where(p.c.id == post_id, p.c.claim_token == token, p.c.status == "scheduled")
 
 
+def claim_query(dialect: str, size: int, now: datetime) -> Select[Any]:
+    """The ids of up to ``size`` claimable posts, oldest ``ready_at`` first (on the ``(status, ready_at)`` index).
+
+    Due posts and posts whose claim's lease ended are both ``scheduled`` with ``ready_at <= now``.  PostgreSQL
+    skips rows another claimer has locked (``FOR UPDATE SKIP LOCKED``).  Exposed for ``EXPLAIN`` checks.
+    """
+    p = _post
+    due = select(p.c.id).where(p.c.status == "scheduled", p.c.ready_at <= now).order_by(p.c.ready_at, p.c.id)
+    due = due.limit(size)
+    if dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    return due
+
+
 def _claim(
     session: Session, dialect: str, token: str, size: int, now: datetime, lease: timedelta
 ) -> tuple[list[_Item], int]:
     """Claim up to ``size`` due posts; hold those of clinics with an open incident.  Returns (to publish, held)."""
     p, i = _post, _incident
-    due = select(p.c.id).where(p.c.status == "scheduled", p.c.ready_at <= now).order_by(p.c.ready_at, p.c.id)
-    due = due.limit(size)
-    if dialect == "postgresql":
-        due = due.with_for_update(skip_locked=True)
     session.execute(
         update(p)
-        .where(p.c.id.in_(due.scalar_subquery()))
+        .where(p.c.id.in_(claim_query(dialect, size, now).scalar_subquery()))
         .values(claim_token=token, claimed_at=now, ready_at=now + lease)
     )
     incident = exists().where(i.c.clinic_id == p.c.clinic_id, i.c.status == "open", i.c.drill == false())
