@@ -42,6 +42,7 @@ from clinic_crm.models import (
     Mention,
     Patient,
     Playbook,
+    Post,
     Reminder,
     Response,
     Risk,
@@ -55,6 +56,7 @@ from clinic_crm.services.crisis.rules import Check, Readiness
 from clinic_crm.services.feedback.policies import CasePolicy
 from clinic_crm.services.feedback.sla import SlaResult
 from clinic_crm.services.imports import ImportReport, RowError
+from clinic_crm.services.posts.publishing import PublishReport
 from clinic_crm.services.reminders.dispatch import DispatchReport
 from clinic_crm.services.reputation import IngestReport, ReputationSummary, ReviewSource
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
@@ -124,5 +126,7 @@ __all__ = [
     "Incident",
     "TimelineEntry",
     "Statement",
+    "Post",
+    "PublishReport",
 ]
 __version__ = "0.1.0"

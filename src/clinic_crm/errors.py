@@ -28,6 +28,7 @@ the caller put it, and is left out of ``str()`` and ``repr()``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = [
@@ -48,6 +49,9 @@ __all__ = [
     "DeliveryError",
     "DatabaseUnavailable",
 ]
+
+
+_CODE = re.compile(r"[A-Za-z0-9._-]{1,20}")
 
 
 class ClinicCRMError(Exception):
@@ -162,6 +166,16 @@ class DeliveryError(ClinicCRMError):
         super().__init__(message)
         self.retryable = retryable
         self.code = None if code is None else str(code)
+
+    def stored_text(self) -> str:
+        """What the library stores of this failure: the class, permanent or retryable, and the provider's code.
+
+        Built from structured facts only, so it cannot hold an address or a word of the message, whatever text the
+        provider put in the error (``"DeliveryError retryable code=503"``).
+        """
+        code = self.code if self.code is not None and _CODE.fullmatch(self.code) else None
+        kind = "retryable" if self.retryable else "permanent"
+        return f"{type(self).__name__} {kind}" + (f" code={code}" if code else "")
 
 
 class DatabaseUnavailable(ClinicCRMError):

@@ -88,7 +88,9 @@ def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> Non
 
 
 class Workers:
-    """Starts ``_worker.py`` processes and makes sure none outlives the test."""
+    """Starts ``_worker.py`` processes (or another worker ``script``) and makes sure none outlives the test."""
+
+    script: Path = WORKER
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -97,7 +99,7 @@ class Workers:
     def start(self, db_url: str, name: str, *, now: datetime, **options: object) -> subprocess.Popen[str]:
         args = [
             sys.executable,
-            str(WORKER),
+            str(self.script),
             "--db",
             db_url,
             "--name",

@@ -1,4 +1,4 @@
-"""SMS reminders through an HTTP gateway (stdlib ``urllib`` only).
+"""SMS reminders through an HTTP gateway (stdlib ``urllib`` only, through :mod:`._http` as the webhook publisher).
 
 The gateway receives ``POST <url>`` with a JSON body ``{"to": "+886…", "body": "…", "reference": "<key>"}``
 and the headers ``Idempotency-Key: <key>``, ``Authorization: Bearer <token>`` (when a token is set) and
@@ -18,39 +18,17 @@ not quoted either, since it may echo them.
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import ssl
-import urllib.error
-import urllib.parse
 import urllib.request
-from typing import Any
 
-from clinic_crm.errors import DeliveryError, ValidationError
+from clinic_crm.errors import DeliveryError
+from clinic_crm.messaging._http import JsonPoster, id_from_json
 from clinic_crm.messaging.message import OutboundMessage
 
 __all__ = ["HttpSmsSender"]
 
 log = logging.getLogger(__name__)
-
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
-MAX_ANSWER_BYTES = 64 * 1024
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Surface 3xx answers as errors instead of re-sending the request elsewhere."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        return None
 
 
 class HttpSmsSender:
@@ -81,25 +59,14 @@ class HttpSmsSender:
         ssl_context: ssl.SSLContext | None = None,
         use_env_proxy: bool = True,
     ) -> None:
-        parts = urllib.parse.urlsplit(url or "")
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValidationError("SMS gateway URL must be http:// or https:// with a host", field="url")
-        if timeout <= 0:
-            raise ValidationError("timeout must be positive", field="timeout")
+        self._http = JsonPoster(
+            url, what="SMS gateway", token=token, timeout=timeout, ssl_context=ssl_context, use_env_proxy=use_env_proxy
+        )
         self.url = url
-        self._token = token
         self.timeout = timeout
-        handlers: list[urllib.request.BaseHandler] = [
-            _NoRedirect(),
-            urllib.request.HTTPSHandler(context=ssl_context or ssl.create_default_context()),
-        ]
-        if not use_env_proxy:
-            handlers.append(urllib.request.ProxyHandler({}))
-        self._opener = urllib.request.build_opener(*handlers)
 
     def __repr__(self) -> str:
-        parts = urllib.parse.urlsplit(self.url)
-        return f"HttpSmsSender(url={parts.scheme}://{parts.hostname}{parts.path!s}, timeout={self.timeout!r})"
+        return f"HttpSmsSender(url={self._http.describe()}, timeout={self.timeout!r})"
 
     def request_for(self, message: OutboundMessage) -> urllib.request.Request:
         """The HTTP request that delivers ``message`` (built, not sent).
@@ -112,18 +79,8 @@ class HttpSmsSender:
                 f"HttpSmsSender delivers SMS only, reminder {message.reminder_id} is {message.channel!r}",
                 retryable=False,
             )
-        body = json.dumps(
-            {"to": message.to, "body": message.body, "reference": message.idempotency_key}, ensure_ascii=False
-        ).encode("utf-8")
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Accept": "application/json",
-            "Idempotency-Key": message.idempotency_key,
-            "User-Agent": "clinic-crm",
-        }
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        return urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        payload = {"to": message.to, "body": message.body, "reference": message.idempotency_key}
+        return self._http.request(payload, idempotency_key=message.idempotency_key)
 
     def send(self, message: OutboundMessage) -> str:
         """Post ``message`` to the gateway; return the gateway's message id.
@@ -134,31 +91,16 @@ class HttpSmsSender:
         """
         request = self.request_for(message)
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                status = int(response.status)
-                raw = response.read(MAX_ANSWER_BYTES)
-        except urllib.error.HTTPError as exc:
-            status = int(exc.code)
-            exc.close()
-            retryable = status in RETRYABLE_STATUSES or status >= 500
-            if 300 <= status < 400:
-                reason = f"SMS gateway answered a redirect ({status}); configure its final URL"
-            else:
-                reason = f"SMS gateway answered HTTP {status}"
-            err = DeliveryError(reason, retryable=retryable, code=status)
+            answer = self._http.send(request)
+        except DeliveryError as err:
             self._log_failure(message, err)
-            raise err from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:  # time-outs are OSError
-            cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            err = DeliveryError(f"SMS gateway unreachable ({type(cause).__name__})", retryable=True)
-            self._log_failure(message, err)
-            raise err from None
-        provider_id = _id_from(raw) or message.idempotency_key
+            raise
+        provider_id = id_from_json(answer.body) or message.idempotency_key
         log.info(
             "http-sms sent reminder_id=%s idempotency_key=%s status=sent http_status=%s",
             message.reminder_id,
             message.idempotency_key,
-            status,
+            answer.status,
         )
         return provider_id
 
@@ -171,16 +113,3 @@ class HttpSmsSender:
             "retryable" if err.retryable else "permanent",
             err,
         )
-
-
-def _id_from(raw: bytes) -> str | None:
-    """The ``"id"`` of a JSON object answer, as text; ``None`` when there is none."""
-    try:
-        data = json.loads(raw.decode("utf-8")) if raw else None
-    except (UnicodeDecodeError, ValueError):
-        return None
-    if isinstance(data, dict):
-        value = data.get("id")
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-            return str(value)[:200]
-    return None

@@ -1,5 +1,6 @@
 """Senders that deliver nowhere real: a file outbox for demos, the console, and a null sender.
 
+* :class:`OutboxFile` is the file machinery (shared with the outbox publisher).
 * :class:`OutboxSender` writes every message to a JSON-lines file (one object per line, appended
   atomically, safe with several dispatcher processes) or — when given a directory — to one
   ``<idempotency_key>.json`` file per message, so a message handed over twice is written once.
@@ -26,7 +27,7 @@ from typing import Any, TextIO
 from clinic_crm.errors import DeliveryError, ValidationError
 from clinic_crm.messaging.message import OutboundMessage
 
-__all__ = ["OutboxSender", "ConsoleSender", "NullSender", "read_outbox", "mask_address"]
+__all__ = ["OutboxFile", "OutboxSender", "ConsoleSender", "NullSender", "read_outbox", "mask_address"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,63 @@ def _record(message: OutboundMessage, provider_id: str) -> dict[str, Any]:
         "locale": message.locale,
         "written_at": datetime.now(UTC).isoformat(),
     }
+
+
+class OutboxFile:
+    """Where an outbox writes: lines appended to a JSON-lines file, or one JSON file per key in a directory.
+
+    Appends are atomic and whole (``O_APPEND`` under an exclusive ``flock``), so several processes may share one
+    file; a directory gets ``<key>.json`` written through a temporary file and ``os.replace``, so an item handed
+    over twice is written once.  Used by :class:`OutboxSender` and the outbox publisher.
+
+    Args:
+        path: a file (created with its parent folders; lines are appended) or a directory (an existing one,
+            or a path ending in ``/``) for one file per item, named ``<key>.json`` (the key's SHA-256 when it
+            is not a plain file name).
+
+    Raises:
+        ValidationError: ``path`` is empty.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        raw = os.fspath(path)
+        if not raw:
+            raise ValidationError("outbox path is required", field="path")
+        self.path = Path(raw)
+        self.per_item = self.path.is_dir() or raw.endswith(("/", os.sep))
+        self._lock = threading.Lock()
+
+    def write(self, key: str, data: str) -> None:
+        """Write one JSON document ``data`` (one line, no newline) for the item ``key``.
+
+        Raises:
+            OSError: the file or directory cannot be written.
+        """
+        if self.per_item:
+            self._write_file(key, data)
+        else:
+            self._append(data)
+
+    def _append(self, line: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = (line + "\n").encode("utf-8")
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                _lock_fd(fd)
+                written = 0
+                while written < len(payload):  # one write in practice; O_APPEND + lock keep lines whole
+                    written += os.write(fd, payload[written:])
+            finally:
+                os.close(fd)
+
+    def _write_file(self, key: str, data: str) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        name = key if _SAFE_NAME.match(key) else hashlib.sha256(key.encode("utf-8")).hexdigest()
+        target = self.path / f"{name}.json"
+        temporary = self.path / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        temporary.write_text(data + "\n", encoding="utf-8")
+        os.replace(temporary, target)
 
 
 class OutboxSender:
@@ -68,12 +126,9 @@ class OutboxSender:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        raw = os.fspath(path)
-        if not raw:
-            raise ValidationError("outbox path is required", field="path")
-        self.path = Path(raw)
-        self.per_message = self.path.is_dir() or raw.endswith(("/", os.sep))
-        self._lock = threading.Lock()
+        self._file = OutboxFile(path)
+        self.path = self._file.path
+        self.per_message = self._file.per_item
 
     def __repr__(self) -> str:
         return f"OutboxSender(path={str(self.path)!r}, per_message={self.per_message!r})"
@@ -87,10 +142,7 @@ class OutboxSender:
         provider_id = f"outbox:{message.idempotency_key}"
         data = json.dumps(_record(message, provider_id), ensure_ascii=False, sort_keys=True)
         try:
-            if self.per_message:
-                self._write_file(message, data)
-            else:
-                self._append(data)
+            self._file.write(message.idempotency_key, data)
         except OSError as exc:
             log.warning(
                 "outbox failed reminder_id=%s idempotency_key=%s status=retryable error=%s",
@@ -104,28 +156,6 @@ class OutboxSender:
         )
         return provider_id
 
-    def _append(self, line: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = (line + "\n").encode("utf-8")
-        with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                _lock_fd(fd)
-                written = 0
-                while written < len(payload):  # one write in practice; O_APPEND + lock keep lines whole
-                    written += os.write(fd, payload[written:])
-            finally:
-                os.close(fd)
-
-    def _write_file(self, message: OutboundMessage, data: str) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        key = message.idempotency_key
-        name = key if _SAFE_NAME.match(key) else hashlib.sha256(key.encode("utf-8")).hexdigest()
-        target = self.path / f"{name}.json"
-        temporary = self.path / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
-        temporary.write_text(data + "\n", encoding="utf-8")
-        os.replace(temporary, target)
-
 
 def _lock_fd(fd: int) -> None:
     """Take an exclusive advisory lock on ``fd`` where the platform has one (released on close)."""
@@ -137,7 +167,7 @@ def _lock_fd(fd: int) -> None:
 
 
 def read_outbox(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """The records an :class:`OutboxSender` wrote to ``path`` (a JSON-lines file or a directory).
+    """The records an :class:`OutboxSender` or an outbox publisher wrote to ``path`` (JSON-lines file or directory).
 
     Raises:
         FileNotFoundError: nothing was written there yet.

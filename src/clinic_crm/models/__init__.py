@@ -25,6 +25,7 @@ from clinic_crm.models.crisis import (
 )
 from clinic_crm.models.feedback import Case, CaseEvent, FeedbackPolicy
 from clinic_crm.models.patients import CHANNELS, PURPOSES, ConsentEvent, Patient
+from clinic_crm.models.posts import POST_KINDS, POST_STATUSES, Post
 from clinic_crm.models.reminders import (
     CarePlan,
     ClinicPause,
@@ -89,4 +90,7 @@ __all__ = [
     "TimelineEntry",
     "Statement",
     "Approval",
+    "Post",
+    "POST_KINDS",
+    "POST_STATUSES",
 ]

@@ -1088,7 +1088,7 @@ def _deliver(sender: Any, message: OutboundMessage, item: _Item, now: datetime, 
     try:
         provider_id = sender.send(message)
     except DeliveryError as exc:
-        return _failure(item, now, policy, retryable=exc.retryable, error=failure_text(exc))
+        return _failure(item, now, policy, retryable=exc.retryable, error=exc.stored_text())
     except Exception as exc:  # noqa: BLE001 - a broken sender must not stop the batch; treated as retryable
         log.warning("sender raised %s for reminder %s; will retry", type(exc).__name__, item.id)
         return _failure(item, now, policy, retryable=True, error=f"{type(exc).__name__} raised by the sender")
@@ -1103,20 +1103,6 @@ def _deliver(sender: Any, message: OutboundMessage, item: _Item, now: datetime, 
             "claim_token": None,
         },
     )
-
-
-_CODE = re.compile(r"[A-Za-z0-9._-]{1,20}")
-
-
-def failure_text(exc: DeliveryError) -> str:
-    """What is stored of a failed delivery: the error class, permanent or retryable, and the provider's code.
-
-    Built from structured facts only, so it cannot hold the address or a word of the message, whatever text the
-    provider put in its error (``"DeliveryError retryable code=503"``).
-    """
-    code = exc.code if exc.code is not None and _CODE.fullmatch(exc.code) else None
-    kind = "retryable" if exc.retryable else "permanent"
-    return f"{type(exc).__name__} {kind}" + (f" code={code}" if code else "")
 
 
 def _failure(item: _Item, now: datetime, policy: RetryPolicy, *, retryable: bool, error: str) -> _Outcome:

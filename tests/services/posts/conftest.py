@@ -1,0 +1,5 @@
+"""Fixtures of the post tests: the real local HTTP server of the sender tests, for the webhook publisher."""
+
+from tests.senders.conftest import gateway
+
+__all__ = ["gateway"]
