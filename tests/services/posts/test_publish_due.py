@@ -204,7 +204,7 @@ def test_a_retryable_error_leaves_the_post_scheduled_for_a_later_call(crm: Clini
     assert (report.published, report.held, report.failed, report.gave_up) == (0, 0, 1, 0)
     stored = crm.posts.get(post.id)
     assert (stored.status, stored.attempts, stored.next_attempt_at) == ("scheduled", 1, T0 + timedelta(minutes=5))
-    assert stored.last_error == "DeliveryError: channel unavailable (test double)"
+    assert stored.last_error == "DeliveryError retryable"  # structured facts only, never the channel's text
     assert crm.posts.publish_due(publisher, now=T0 + timedelta(minutes=4)).failed == 0  # not yet
     assert crm.posts.publish_due(publisher, now=T0 + timedelta(minutes=5)).published == 1
     assert [p.idempotency_key for p in publisher.calls] == [post.idempotency_key] * 2
