@@ -31,14 +31,17 @@ from clinic_crm.models import (
     CarePlan,
     Clinic,
     ConsentEvent,
+    Event,
     FollowUp,
     Invitation,
     Patient,
+    Registration,
     Reminder,
     Response,
     Survey,
     Visit,
 )
+from clinic_crm.services.events.stats import EventStats
 from clinic_crm.services.imports import ImportReport, RowError
 from clinic_crm.services.reminders.dispatch import DispatchReport
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
@@ -87,5 +90,8 @@ __all__ = [
     "NpsResult",
     "CsatResult",
     "ResponseRate",
+    "Event",
+    "Registration",
+    "EventStats",
 ]
 __version__ = "0.1.0"

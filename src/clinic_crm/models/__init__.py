@@ -3,6 +3,7 @@
 from clinic_crm.models._base import Base, UTCDateTime, metadata
 from clinic_crm.models.clinics import Clinic, ClinicDay
 from clinic_crm.models.crisis import CRISIS_TYPES, INCIDENT_SEVERITIES, Incident
+from clinic_crm.models.events import EVENT_KINDS, Event, Registration
 from clinic_crm.models.patients import CHANNELS, PURPOSES, ConsentEvent, Patient
 from clinic_crm.models.reminders import (
     CarePlan,
@@ -42,4 +43,7 @@ __all__ = [
     "Incident",
     "CRISIS_TYPES",
     "INCIDENT_SEVERITIES",
+    "Event",
+    "Registration",
+    "EVENT_KINDS",
 ]

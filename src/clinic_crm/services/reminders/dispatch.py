@@ -56,7 +56,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.errors import DeliveryError, ValidationError
-from clinic_crm.messaging.message import OutboundMessage
+from clinic_crm.messaging.message import OutboundMessage, calendar_attachment
 from clinic_crm.messaging.render import TemplateText, locale_candidates, message_fields, render_message
 from clinic_crm.models.patients import display_name
 from clinic_crm.services.consent import DEFAULT_CONSENT
@@ -937,6 +937,7 @@ def _message(batch: _Batch, item: _Item, check: _Check) -> OutboundMessage:
         visit_at=batch.visits[item.visit_id][0] if item.visit_id is not None else None,
         url=_text(item.payload.get("url")),
         survey=_text(item.payload.get("survey_name")),
+        event=_event(item.payload),
     )
     rendered = render_message(
         kind=item.kind,
@@ -956,6 +957,7 @@ def _message(batch: _Batch, item: _Item, check: _Check) -> OutboundMessage:
         subject=rendered.subject,
         body=rendered.body,
         locale=patient.locale,
+        attachments=_attachments(item.payload, channel),
     )
 
 
@@ -1046,6 +1048,18 @@ def _release(
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _event(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The event snapshot an event reminder carries (title, start, location), else ``None``."""
+    event = payload.get("event")
+    return event if isinstance(event, dict) else None
+
+
+def _attachments(payload: dict[str, Any], channel: str) -> tuple[Any, ...]:
+    """An e-mail about an event carries its ``.ics`` (stored in the payload when the reminder was made)."""
+    ics = payload.get("ics")
+    return (calendar_attachment(ics),) if channel == "email" and isinstance(ics, str) else ()
 
 
 def _fallback(item: _Item) -> str:
