@@ -359,9 +359,12 @@ def invite(session: Session, event_id: int, *, patient_ids: Iterable[int], at: d
         raise Conflict(f"cannot invite to event {event_id}: it is {event.status}")
     if due >= event.starts_at:
         raise ValidationError("invitations must be due before the event starts", field="at")
-    clinics = dict(
-        session.execute(select(col(Patient.id), col(Patient.clinic_id)).where(col(Patient.id).in_(wanted))).tuples()
-    )
+    clinics: dict[int, int] = {
+        int(patient_id or 0): clinic_id
+        for patient_id, clinic_id in session.execute(
+            select(col(Patient.id), col(Patient.clinic_id)).where(col(Patient.id).in_(wanted))
+        )
+    }
     for patient_id in wanted:
         if patient_id not in clinics:
             raise NotFound(f"no patient with id {patient_id}")

@@ -402,7 +402,7 @@ def _event_reminders(session: Session, now: datetime, until: datetime) -> list[d
             col(Event.starts_at) > now,
             col(Event.starts_at) <= until + EVENT_REMINDER_BEFORE,
         )
-    ).tuples()
+    ).all()
     snapshots: dict[int, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     for event, registration_id, patient_id, locale in found:
