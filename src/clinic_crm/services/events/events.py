@@ -321,15 +321,13 @@ def close_event(session: Session, event_id: int, *, at: datetime) -> Event:
     session.execute(
         update(Registration)
         .where(col(Registration.event_id) == event_id, col(Registration.status) == "registered")
-        .values(status="no_show"),
-        execution_options={"synchronize_session": False},
+        .values(status="no_show")
     )
     event.status = "closed"
     event.closed_at = closed_at
     cancel_pending(session, event_prefix(event_id), "event_closed")
     session.flush()
-    session.expire_all()
-    return get_or_404(session, Event, event_id)
+    return event
 
 
 def invite(session: Session, event_id: int, *, patient_ids: Iterable[int], at: datetime) -> int:

@@ -33,8 +33,14 @@ __all__ = [
 
 
 def locked_event(session: Session, event_id: int) -> Event:
-    """The event, its row locked for the rest of the transaction (``NotFound`` when there is none)."""
-    return get_or_404(session, Event, event_id, for_update=True)
+    """The event, its row locked for the rest of the transaction (``NotFound`` when there is none).
+
+    Re-read once locked: an object the session already held (``crm.transaction()``, ``crm.bind``) may be older
+    than the row, and the seats must be counted from the row.
+    """
+    event = get_or_404(session, Event, event_id, for_update=True)
+    session.refresh(event)
+    return event
 
 
 def _scheduled(event: Event, doing: str) -> None:
@@ -109,6 +115,7 @@ def promote_waitlisted(session: Session, event: Event, at: datetime) -> list[Reg
         select(Registration)
         .where(col(Registration.event_id) == event.id, col(Registration.status) == "waitlisted")
         .order_by(col(Registration.id))
+        .execution_options(populate_existing=True)
     ).scalars()
     for registration in waiting:
         if event.capacity is not None and event.seats_taken + registration.seats > event.capacity:
