@@ -147,6 +147,18 @@ def test_a_change_of_time_notifies_registered_patients_and_replans_their_reminde
     assert "2026年3月10日" in sender.messages[1].body
 
 
+def test_a_later_start_keeps_pending_invitations_alive_until_the_new_start(
+    crm: ClinicCRM, make_event: EventFactory, make_patient: PatientFactory, sender: RecordingSender
+) -> None:
+    event = make_event()
+    patient = make_patient()
+    crm.patients.grant_consent(patient.id, "sms", "marketing", source="form", at=T0)  # type: ignore[arg-type]
+    crm.events.invite(event.id, patient_ids=[patient.id], at=STARTS - timedelta(hours=2))  # type: ignore[list-item]
+    crm.events.update(event.id, at=T0, starts_at=STARTS + timedelta(days=1), ends_at=ENDS + timedelta(days=1))
+    report = crm.reminders.dispatch(sender, now=STARTS + timedelta(hours=1))  # past the old start: not expired
+    assert (report.sent, report.suppressed) == (1, 0)
+
+
 def test_a_title_change_sends_nothing_but_pending_messages_show_it(
     crm: ClinicCRM, make_event: EventFactory, make_patient: PatientFactory, sender: RecordingSender
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import case, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -119,10 +119,19 @@ def cancel_pending(session: Session, prefix: str, reason: str, *, kind: str | No
 
 
 def refresh_pending(session: Session, event: Event, payload: dict[str, Any]) -> None:
-    """Give the pending reminders about ``event`` its current snapshot (title, time, place, ``.ics``)."""
+    """Give the pending reminders about ``event`` its current snapshot (title, time, place, ``.ics``) and expiry.
+
+    Invitations and 24-hour reminders expire when the event starts, notices of a change when it ends.
+    """
     session.execute(
         update(Reminder)
         .where(col(Reminder.plan_key).like(f"{event_prefix(int(event.id or 0))}%"), col(Reminder.status) == "pending")
-        .values(payload=payload),
+        .values(
+            payload=payload,
+            expires_at=case(
+                (col(Reminder.kind).in_(("event_invitation", "event_reminder")), event.starts_at),
+                else_=event.ends_at,
+            ),
+        ),
         execution_options={"synchronize_session": False},
     )
