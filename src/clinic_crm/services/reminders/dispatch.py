@@ -56,7 +56,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.errors import DeliveryError, ValidationError
-from clinic_crm.messaging.message import OutboundMessage, calendar_attachment
+from clinic_crm.messaging.message import Attachment, OutboundMessage, calendar_attachment
 from clinic_crm.messaging.render import TemplateText, locale_candidates, message_fields, render_message
 from clinic_crm.models.patients import display_name
 from clinic_crm.services.consent import DEFAULT_CONSENT
@@ -1056,7 +1056,7 @@ def _event(payload: dict[str, Any]) -> dict[str, Any] | None:
     return event if isinstance(event, dict) else None
 
 
-def _attachments(payload: dict[str, Any], channel: str) -> tuple[Any, ...]:
+def _attachments(payload: dict[str, Any], channel: str) -> tuple[Attachment, ...]:
     """An e-mail about an event carries its ``.ics`` (stored in the payload when the reminder was made)."""
     ics = payload.get("ics")
     return (calendar_attachment(ics),) if channel == "email" and isinstance(ics, str) else ()
