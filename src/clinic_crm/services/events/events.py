@@ -249,7 +249,7 @@ def update_event(
         event.location = new_location
     if new_title is not None:
         event.title = new_title
-    event.updated_at = changed_at
+    event.updated_at = max(event.updated_at, changed_at)  # DTSTAMP never goes back
     if timed or placed:
         event.sequence += 1
     if moved:
@@ -291,7 +291,7 @@ def cancel_event(session: Session, event_id: int, *, at: datetime, reason: str) 
     event.cancelled_at = cancelled_at
     event.cancel_reason = why
     event.sequence += 1
-    event.updated_at = cancelled_at
+    event.updated_at = max(event.updated_at, cancelled_at)
     session.flush()
     cancel_pending(session, event_prefix(event_id), "event_cancelled")
     _notify_registered(
