@@ -36,6 +36,7 @@ from clinic_crm.models import (
     Clinic,
     ConsentEvent,
     Contact,
+    Event,
     FollowUp,
     Incident,
     Invitation,
@@ -43,6 +44,7 @@ from clinic_crm.models import (
     Patient,
     Playbook,
     Post,
+    Registration,
     Reminder,
     Response,
     Risk,
@@ -53,6 +55,7 @@ from clinic_crm.models import (
     Visit,
 )
 from clinic_crm.services.crisis.rules import Check, Readiness
+from clinic_crm.services.events.stats import EventStats
 from clinic_crm.services.feedback.policies import CasePolicy
 from clinic_crm.services.feedback.sla import SlaResult
 from clinic_crm.services.imports import ImportReport, RowError
@@ -128,5 +131,8 @@ __all__ = [
     "Statement",
     "Post",
     "PublishReport",
+    "Event",
+    "Registration",
+    "EventStats",
 ]
 __version__ = "0.1.0"

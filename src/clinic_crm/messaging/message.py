@@ -5,6 +5,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+__all__ = ["Attachment", "OutboundMessage", "Sender", "CALENDAR_CONTENT_TYPE", "calendar_attachment"]
+
+#: The content type of an iCalendar attachment that publishes an event (RFC 6047).
+CALENDAR_CONTENT_TYPE = "text/calendar; method=PUBLISH"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with an e-mail message (SMS carries none).
+
+    Attributes:
+        filename: the file name the recipient sees (``"event.ics"``).
+        content_type: its MIME type, parameters included (``"text/calendar; method=PUBLISH"``).
+        data: its bytes.
+    """
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    def __repr__(self) -> str:  # keep the content out of logs and tracebacks
+        return f"Attachment(filename={self.filename!r}, content_type={self.content_type!r}, size={len(self.data)})"
+
+
+def calendar_attachment(ics: str, filename: str = "event.ics") -> Attachment:
+    """An ``.ics`` attachment (UTF-8, ``text/calendar; method=PUBLISH``) of iCalendar text."""
+    return Attachment(filename=filename, content_type=CALENDAR_CONTENT_TYPE, data=ics.encode("utf-8"))
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
@@ -20,6 +48,7 @@ class OutboundMessage:
         subject: e-mail subject (``None`` for SMS).
         body: the rendered text.
         locale: the Babel locale it was rendered in.
+        attachments: files sent with an e-mail (an event's ``.ics``); empty for SMS and most messages.
     """
 
     idempotency_key: str
@@ -30,6 +59,7 @@ class OutboundMessage:
     subject: str | None
     body: str
     locale: str
+    attachments: tuple[Attachment, ...] = ()
 
     def __repr__(self) -> str:  # keep the address and text out of logs and tracebacks
         return (

@@ -7,11 +7,13 @@
 * :class:`ConsoleSender` prints each message (address masked) for a quick look.
 * :class:`NullSender` accepts everything and keeps nothing (benchmarks, dry runs).
 
-The outbox *is* the delivered message, so it holds the address and the text; its log lines do not.
+The outbox *is* the delivered message, so it holds the address and the text (and attachments, base64,
+under ``"attachments"`` when a message has any); its log lines do not.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -35,7 +37,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
 
 
 def _record(message: OutboundMessage, provider_id: str) -> dict[str, Any]:
-    return {
+    record: dict[str, Any] = {
         "provider_id": provider_id,
         "idempotency_key": message.idempotency_key,
         "reminder_id": message.reminder_id,
@@ -47,6 +49,12 @@ def _record(message: OutboundMessage, provider_id: str) -> dict[str, Any]:
         "locale": message.locale,
         "written_at": datetime.now(UTC).isoformat(),
     }
+    if message.attachments:  # written whole (base64), so the outbox keeps what a provider would get
+        record["attachments"] = [
+            {"filename": a.filename, "content_type": a.content_type, "data": base64.b64encode(a.data).decode("ascii")}
+            for a in message.attachments
+        ]
+    return record
 
 
 class OutboxFile:

@@ -11,6 +11,9 @@ A template is ``str.format`` text that may use only these fields (all plain stri
 * ``{survey}``  the survey's name (``payload["survey_name"]``)
 * ``{opt_out}`` the opt-out line of the channel and locale
 * ``{notice}``  the text of an incident notice (``payload["notice"]``, a crisis statement to patients)
+* ``{event}``, ``{place}``  an event's title (in the patient's locale when it has several) and location,
+  from the event snapshot of an event reminder's payload (``payload["event"]``), whose start then gives
+  ``{date}`` and ``{time}``
 
 Nothing else about the patient (notes, other patients, contact data) reaches a template.
 Marketing messages always carry the opt-out line: it is appended when the template does
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_time
@@ -47,14 +51,27 @@ __all__ = [
     "locale_candidates",
     "opt_out_line",
     "message_fields",
+    "localized",
     "render_message",
 ]
 
 #: The fields a template may use.
-FIELDS = ("name", "clinic", "date", "time", "url", "survey", "opt_out", "notice")
+FIELDS = ("name", "clinic", "date", "time", "url", "survey", "opt_out", "notice", "event", "place")
 
 #: Kinds with a built-in text; any other kind uses its ``fallback`` (``recall``, ``greeting``…) or ``default``.
-BUILTIN_KINDS = ("appointment", "recall", "birthday", "greeting", "survey", "incident_notice", "default")
+BUILTIN_KINDS = (
+    "appointment",
+    "recall",
+    "birthday",
+    "greeting",
+    "survey",
+    "incident_notice",
+    "event_invitation",
+    "event_reminder",
+    "event_changed",
+    "event_cancelled",
+    "default",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +184,21 @@ def message_fields(
     url: str | None = None,
     survey: str | None = None,
     notice: str | None = None,
+    event: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """The values of :data:`FIELDS` for one message; dates and times in the patient's zone and locale."""
+    """The values of :data:`FIELDS` for one message; dates and times in the patient's zone and locale.
+
+    ``event`` is the snapshot an event reminder carries (``title``, ``location``, ISO ``starts_at``); its
+    start stands in for ``visit_at``.
+    """
     date_text = time_text = ""
+    title = place = ""
+    if event is not None:
+        title = localized(event.get("title"), locale)
+        place = str(event.get("location") or "")
+        start = event.get("starts_at")
+        if isinstance(start, str):
+            visit_at = datetime.fromisoformat(start)
     if visit_at is not None:
         date_text, time_text = _visit_texts(visit_at, timezone, locale)
     return {
@@ -181,7 +210,27 @@ def message_fields(
         "survey": survey or "",
         "opt_out": opt_out_line(channel, locale),
         "notice": notice or "",
+        "event": title,
+        "place": place,
     }
+
+
+def localized(text: object, locale: str) -> str:
+    """A text in ``locale``: a str as it is; from a ``{locale: str}`` dict the best candidate, else its first entry."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, Mapping) and text:
+        for candidate in locale_candidates(locale):
+            found = text.get(candidate)
+            if isinstance(found, str):
+                return found
+        language = locale.split("_")[0]
+        for key, value in text.items():
+            if str(key).split("_")[0] == language and isinstance(value, str):
+                return value
+        first = next(iter(text.values()))
+        return first if isinstance(first, str) else ""
+    return ""
 
 
 def _visit_texts(visit_at: datetime, timezone: str, locale: str) -> tuple[str, str]:

@@ -193,7 +193,7 @@ class SmtpSender:
     # -- sending --------------------------------------------------------------------------------
 
     def build(self, message: OutboundMessage) -> EmailMessage:
-        """The e-mail for ``message`` (headers and UTF-8 text body), without sending it.
+        """The e-mail for ``message`` (headers, UTF-8 text body and its attachments as MIME parts), without sending it.
 
         Raises:
             DeliveryError: the message is not an e-mail (``retryable=False``).
@@ -217,6 +217,16 @@ class SmtpSender:
         mail["Message-ID"] = message_id_for(message.idempotency_key, self.message_id_domain)
         mail["X-Idempotency-Key"] = message.idempotency_key
         mail.set_content(message.body, charset="utf-8")
+        for attachment in message.attachments:  # the text stays the first part; files follow (multipart/mixed)
+            maintype, _, rest = attachment.content_type.partition("/")
+            subtype, *params = (piece.strip() for piece in rest.split(";"))
+            mail.add_attachment(
+                attachment.data,
+                maintype=maintype,
+                subtype=subtype,
+                filename=attachment.filename,
+                params=dict(param.partition("=")[::2] for param in params if "=" in param),
+            )
         mail["Content-Language"] = message.locale.replace("_", "-")  # after set_content, which clears Content-*
         return mail
 

@@ -23,6 +23,7 @@ from clinic_crm.models.crisis import (
     TeamMember,
     TimelineEntry,
 )
+from clinic_crm.models.events import EVENT_KINDS, Event, Registration
 from clinic_crm.models.feedback import Case, CaseEvent, FeedbackPolicy
 from clinic_crm.models.patients import CHANNELS, PURPOSES, ConsentEvent, Patient
 from clinic_crm.models.posts import POST_KINDS, POST_STATUSES, Post
@@ -93,4 +94,7 @@ __all__ = [
     "Post",
     "POST_KINDS",
     "POST_STATUSES",
+    "Event",
+    "Registration",
+    "EVENT_KINDS",
 ]

@@ -56,7 +56,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.errors import DeliveryError, ValidationError
-from clinic_crm.messaging.message import OutboundMessage
+from clinic_crm.messaging.message import Attachment, OutboundMessage, calendar_attachment
 from clinic_crm.messaging.render import TemplateText, locale_candidates, message_fields, render_message
 from clinic_crm.models.patients import display_name
 from clinic_crm.services.consent import DEFAULT_CONSENT
@@ -940,6 +940,7 @@ def _message(batch: _Batch, item: _Item, check: _Check) -> OutboundMessage:
         url=_text(item.payload.get("url")),
         survey=_text(item.payload.get("survey_name")),
         notice=_text(item.payload.get("notice")),
+        event=_event(item.payload),
     )
     rendered = render_message(
         kind=item.kind,
@@ -959,6 +960,7 @@ def _message(batch: _Batch, item: _Item, check: _Check) -> OutboundMessage:
         subject=rendered.subject,
         body=rendered.body,
         locale=patient.locale,
+        attachments=_attachments(item.payload, channel),
     )
 
 
@@ -1060,6 +1062,18 @@ def _instant(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
+
+
+def _event(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The event snapshot an event reminder carries (title, start, location), else ``None``."""
+    event = payload.get("event")
+    return event if isinstance(event, dict) else None
+
+
+def _attachments(payload: dict[str, Any], channel: str) -> tuple[Attachment, ...]:
+    """An e-mail about an event carries its ``.ics`` (stored in the payload when the reminder was made)."""
+    ics = payload.get("ics")
+    return (calendar_attachment(ics),) if channel == "email" and isinstance(ics, str) else ()
 
 
 def _fallback(item: _Item) -> str:

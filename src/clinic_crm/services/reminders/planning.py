@@ -23,6 +23,11 @@ database keeps unique; rows are inserted with ``INSERT … ON CONFLICT (plan_key
 * Greetings (purpose ``marketing``): each active :class:`~clinic_crm.models.Greeting` of a clinic,
   to every patient of the clinic, at its local time on its month/day in the patient's zone;
   expire at the end of that local day.  Plan keys: ``greeting:<greeting>:<year>:<patient>``.
+* Event reminders (purpose ``care``, kind ``"event_reminder"``): 24 hours before a scheduled event starts,
+  to each patient holding a ``registered`` seat (one registered less than 24 hours ahead gets it now); they
+  expire when the event starts and carry the event's snapshot and ``.ics`` (``services.events``).  Plan keys:
+  ``event:<event>:r<registration>:reminder:<reschedules>`` — a new start time gives new keys (the old
+  reminders are cancelled by ``crm.events.update``).
 """
 
 from __future__ import annotations
@@ -37,18 +42,23 @@ from sqlalchemy import bindparam, extract, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from clinic_crm.errors import ValidationError
-from clinic_crm.models import CarePlan, Greeting, Patient
+from clinic_crm.models import CarePlan, Clinic, Event, Greeting, Patient, Registration
+from clinic_crm.services.events._rules import reminder_key
+from clinic_crm.services.events.calendar import event_snapshot
 from clinic_crm.services.reminders._tables import t_care_plan, t_clinic, t_greeting, t_patient, t_reminder, t_visit
 from clinic_crm.services.reminders.quiet import local_instants
 from clinic_crm.services.reminders.scheduling import parse_every, recurrence
 from clinic_crm.values import aware, zone
 
-__all__ = ["plan_reminders", "insert_planned", "BIRTHDAY_LOCAL_TIME", "MAX_HORIZON"]
+__all__ = ["plan_reminders", "insert_planned", "BIRTHDAY_LOCAL_TIME", "EVENT_REMINDER_BEFORE", "MAX_HORIZON"]
 
 #: Local time at which birthday greetings fall due.
 BIRTHDAY_LOCAL_TIME = time(10)
+#: How long before an event its registered patients are reminded.
+EVENT_REMINDER_BEFORE = timedelta(hours=24)
 #: The longest horizon ``plan`` accepts.
 MAX_HORIZON = timedelta(days=400)
 
@@ -69,6 +79,7 @@ def plan_reminders(session: Session, *, now: datetime, horizon: timedelta) -> in
     rows += recalls
     rows += _birthdays(session, now, until)
     rows += _greetings(session, now, until)
+    rows += _event_reminders(session, now, until)
     return insert_planned(session, rows) + revived
 
 
@@ -374,4 +385,41 @@ def _greetings(session: Session, now: datetime, until: datetime) -> list[dict[st
                         )
                         for patient_id in patient_ids
                     )
+    return rows
+
+
+# --- community events -------------------------------------------------------------------------------------------
+
+
+def _event_reminders(session: Session, now: datetime, until: datetime) -> list[dict[str, Any]]:
+    found = session.execute(
+        select(Event, col(Registration.id), col(Registration.patient_id), col(Clinic.locale))
+        .join(Registration, col(Registration.event_id) == col(Event.id))
+        .join(Clinic, col(Clinic.id) == col(Event.clinic_id))
+        .where(
+            col(Event.status) == "scheduled",
+            col(Registration.status) == "registered",
+            col(Event.starts_at) > now,
+            col(Event.starts_at) <= until + EVENT_REMINDER_BEFORE,
+        )
+    ).all()
+    snapshots: dict[int, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    for event, registration_id, patient_id, locale in found:
+        event_id = int(event.id or 0)
+        if event_id not in snapshots:
+            snapshots[event_id] = event_snapshot(event, locale)
+        rows.append(
+            _row(
+                clinic_id=event.clinic_id,
+                patient_id=patient_id,
+                kind="event_reminder",
+                purpose="care",
+                due_at=event.starts_at - EVENT_REMINDER_BEFORE,
+                expires_at=event.starts_at,
+                plan_key=reminder_key(event_id, int(registration_id or 0), event.reschedules),
+                payload=snapshots[event_id],
+                now=now,
+            )
+        )
     return rows
