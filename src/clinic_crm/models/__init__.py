@@ -1,6 +1,7 @@
 """The table models, one module per aggregate; importing this package registers every table on ``metadata``."""
 
 from clinic_crm.models._base import Base, UTCDateTime, metadata
+from clinic_crm.models.audit import AUDIT_ACTIONS, AuditEvent, AuditHead
 from clinic_crm.models.clinics import Clinic, ClinicDay
 from clinic_crm.models.crisis import CRISIS_TYPES, INCIDENT_SEVERITIES, Incident
 from clinic_crm.models.patients import CHANNELS, PURPOSES, ConsentEvent, Patient
@@ -42,4 +43,7 @@ __all__ = [
     "Incident",
     "CRISIS_TYPES",
     "INCIDENT_SEVERITIES",
+    "AuditEvent",
+    "AuditHead",
+    "AUDIT_ACTIONS",
 ]

@@ -72,6 +72,16 @@ class Patient(Base, table=True):
     timezone: str = Field(max_length=64)  # IANA name; defaults to the clinic's
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # merged into another record of the same clinic (``crm.patients.merge``): that one is the patient now
+    merged_into_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("patient.id"), nullable=True, index=True)
+    )
+    merged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    merged_by: str | None = Field(default=None, max_length=200)  # the member of staff who merged
+    # erased (``crm.patients.erase``): identity pseudonymised, contact data cleared, never contacted again
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    erased_by: str | None = Field(default=None, max_length=200)  # the member of staff who erased
+    erasure_reason: str | None = Field(default=None, max_length=500)  # staff's reason (e.g. "patient request")
 
     @property
     def display_name(self) -> str:
