@@ -28,6 +28,7 @@ from clinic_crm.errors import (
 from clinic_crm.messaging.message import OutboundMessage, Sender
 from clinic_crm.messaging.post import PublicPost, Publisher
 from clinic_crm.models import (
+    AuditEvent,
     CarePlan,
     Clinic,
     ConsentEvent,
@@ -40,6 +41,7 @@ from clinic_crm.models import (
     Visit,
 )
 from clinic_crm.services.imports import ImportReport, RowError
+from clinic_crm.services.patient_rights.duplicates import DuplicatePair
 from clinic_crm.services.reminders.dispatch import DispatchReport
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
 from clinic_crm.surveys_types import Question
@@ -87,5 +89,7 @@ __all__ = [
     "NpsResult",
     "CsatResult",
     "ResponseRate",
+    "DuplicatePair",
+    "AuditEvent",
 ]
 __version__ = "0.1.0"

@@ -27,6 +27,11 @@ def _is_cjk(text: str) -> bool:
     )
 
 
+def is_cjk(text: str) -> bool:
+    """Whether ``text`` has a Chinese, Japanese or Korean character (such names are written without spaces)."""
+    return _is_cjk(text)
+
+
 @lru_cache(maxsize=256)
 def _language(locale: str) -> str:
     """The language of a Babel locale id (cached: ``Locale.parse`` scans the locale data each call)."""

@@ -165,6 +165,7 @@ class _PatientInfo:
     email: str | None
     locale: str
     timezone: str
+    erased: bool = False  # erased patients are never contacted (suppressed "erased")
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,6 +475,7 @@ def _load_statement() -> Any:
             p.c.timezone,
             v.c.starts_at,
             v.c.status.label("visit_status"),
+            p.c.erased_at,
         )
         .select_from(r.join(p, p.c.id == r.c.patient_id).outerjoin(v, v.c.id == r.c.visit_id))
         .where(r.c.status == "sending", r.c.ready_at == bindparam("c_until"), r.c.claim_token == bindparam("c_token"))
@@ -631,6 +633,7 @@ def _load(cursor: Any, sql: _Statements, batch: _Batch, until: Any, cache: _Call
         timezone,
         starts_at,
         visit_status,
+        erased_at,
     ) in load.rows(cursor.fetchall()):
         items.append(
             _Item(
@@ -650,7 +653,7 @@ def _load(cursor: Any, sql: _Statements, batch: _Batch, until: Any, cache: _Call
         )
         if patient_id not in patients:
             patients[patient_id] = _PatientInfo(
-                display_name(family_name, given_name, locale), phone, email, locale, timezone
+                display_name(family_name, given_name, locale), phone, email, locale, timezone, erased_at is not None
             )
         if visit_id is not None:
             visits[visit_id] = (starts_at, visit_status)
@@ -701,7 +704,9 @@ def _check(batch: _Batch, item: _Item, now: datetime) -> _Check:
         # the visit was cancelled after this reminder was claimed (cancel_visit_reminders skips claimed rows)
         return _Check(channel, address, True, None)
     outcome: _Outcome | None = None
-    if not address:
+    if patient.erased:
+        outcome = _suppress("erased", item.channel)
+    elif not address:
         outcome = _suppress("no_address", item.channel)
     elif channel == "sms" and fixed_line(address):
         outcome = _suppress("not_mobile", channel)
