@@ -228,7 +228,7 @@ def _fhir_patient(patient: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
-def _fhir_appointment(visit: dict[str, Any], patient_ref: dict[str, str]) -> dict[str, Any]:
+def _fhir_appointment(visit: dict[str, Any], patient_ref: dict[str, str], version: str) -> dict[str, Any]:
     start = datetime.fromisoformat(visit["starts_at"])
     finished = visit["completed_at"] and datetime.fromisoformat(visit["completed_at"])
     end = finished if finished and finished > start else start + timedelta(minutes=1)
@@ -246,7 +246,8 @@ def _fhir_appointment(visit: dict[str, Any], patient_ref: dict[str, str]) -> dic
         "participant": participant,
     }
     if visit["cancel_reason"]:
-        resource["cancellationReason"] = {"text": visit["cancel_reason"]}
+        # R5 spells it with two l's, R4B with one
+        resource["cancellationReason" if version == "R5" else "cancelationReason"] = {"text": visit["cancel_reason"]}
     return resource
 
 
@@ -384,7 +385,7 @@ def fhir_bundle(session: Session, patient_id: int, *, version: str = "R5") -> di
     records = _records(session, pid)
     patient_ref = _reference("Patient", pid)
     resources = [_fhir_patient(_patient_dict(patient, []))]
-    resources += [_fhir_appointment(visit, patient_ref) for visit in records["visits"]]
+    resources += [_fhir_appointment(visit, patient_ref, version) for visit in records["visits"]]
     latest: dict[tuple[str, str], int] = {}
     for event in sorted(records["consent"], key=lambda e: (e["at"], e["id"])):
         latest[(event["channel"], event["purpose"])] = event["id"]

@@ -3,6 +3,7 @@
 For every claimed reminder, in this order (see ``docs/reminders.md``) — after renewing the claim
 (a reminder another dispatcher took over is skipped) and cancelling one whose visit was cancelled:
 
+0. the patient was erased (``crm.patients.erase``) → ``suppressed`` ``"erased"``, whatever the consent
 1. consent for the channel and purpose at ``now``, re-read right before sending → ``suppressed`` ``"no_consent"``
 2. an address on that channel → ``suppressed`` ``"no_address"``
 3. SMS to a number phonenumbers types ``FIXED_LINE`` → ``suppressed`` ``"not_mobile"``
@@ -731,6 +732,8 @@ def _decide(check: _Check, item: _Item, granted: bool | None) -> _Outcome | None
     """
     if check.cancelled:
         return _CANCELLED
+    if check.outcome is not None and check.outcome.reason == "erased":
+        return check.outcome  # an erased patient is never contacted, whatever their consent says
     allowed = DEFAULT_CONSENT[item.purpose] if granted is None else granted
     if not allowed:
         return _suppress("no_consent", check.channel)
