@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
-from clinic_crm.models import Clinic, Patient
+from clinic_crm.models import Clinic
 from clinic_crm.models.patients import is_cjk
 from clinic_crm.services._common import get_or_404
 
@@ -111,6 +109,12 @@ def pair_score(
     return round(score, 2), tuple(reasons)
 
 
+_CANDIDATES = text(
+    "SELECT id, family_name, given_name, birth_date, email, phone FROM patient"
+    " WHERE clinic_id = :clinic_id AND erased_at IS NULL AND merged_into_id IS NULL ORDER BY id"
+)
+
+
 def find_duplicates(session: Session, clinic_id: int) -> list[DuplicatePair]:
     """Pairs of the clinic's patients that look like one person: same folded name and a shared birth date or e-mail.
 
@@ -127,25 +131,12 @@ def find_duplicates(session: Session, clinic_id: int) -> list[DuplicatePair]:
         NotFound: no such clinic.
     """
     get_or_404(session, Clinic, clinic_id)
-    rows = session.execute(
-        select(
-            col(Patient.id),
-            col(Patient.family_name),
-            col(Patient.given_name),
-            col(Patient.birth_date),
-            col(Patient.email),
-            col(Patient.phone),
-        )
-        .where(
-            col(Patient.clinic_id) == clinic_id,
-            col(Patient.erased_at).is_(None),
-            col(Patient.merged_into_id).is_(None),
-        )
-        .order_by(col(Patient.id))
-    ).all()
-    by_birth: dict[tuple[str, date], list[int]] = {}
+    # raw column values (no per-value type processing): only equality is compared, and a birth date
+    # compares equal to itself whether it arrives as ISO text (SQLite) or as a date (PostgreSQL)
+    rows = session.execute(_CANDIDATES, {"clinic_id": clinic_id}).all()
+    by_birth: dict[tuple[str, object], list[int]] = {}
     by_email: dict[tuple[str, str], list[int]] = {}
-    info: dict[int, tuple[date | None, str | None, str | None]] = {}
+    info: dict[int, tuple[object, str | None, str | None]] = {}
     keys: dict[tuple[str, str], str] = {}  # many patients share a name: fold each name once
     for ident, family, given, born, email, phone in rows:
         patient_id = cast(int, ident)
