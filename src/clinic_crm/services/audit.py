@@ -71,14 +71,15 @@ class _Sql:
         self.at_processor = _EVENTS.c.at.type.dialect_impl(dialect).bind_processor(dialect)
 
 
-_SQL: dict[str, _Sql] = {}
+_SQL: dict[tuple[str, str, str], _Sql] = {}
 
 
 def _sql(session: Session) -> _Sql:
-    name = session.connection().dialect.name
-    found = _SQL.get(name)
+    dialect = session.connection().dialect
+    key = (dialect.name, dialect.driver, dialect.paramstyle)
+    found = _SQL.get(key)
     if found is None:
-        found = _SQL[name] = _Sql(session)
+        found = _SQL[key] = _Sql(session)
     return found
 
 
