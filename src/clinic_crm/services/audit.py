@@ -60,14 +60,17 @@ def _hash(prev: str, event_id: int, patient_id: int | None, common: str) -> str:
 
 
 class _Sql:
-    """The INSERT compiled once per dialect, with the bind processors it needs (the import hot path uses it)."""
+    """The INSERT for the driver (positional markers, rows as tuples in ``_COLUMNS`` order) and the ``at`` processor.
+
+    Written at driver level because an import records one event per patient: SQLAlchemy's per-row
+    parameter processing would cost more than the insert; ``at`` goes through the column type's own
+    bind processor (once per call: every event of a call has the same ``at``), so what is stored is identical.
+    """
 
     def __init__(self, session: Session) -> None:
         dialect = session.connection().dialect
-        compiled = insert(_EVENTS).compile(dialect=dialect, column_keys=list(_COLUMNS))
-        self.sql = str(compiled)
-        self.order: tuple[str, ...] = tuple(compiled.positiontup or ()) if compiled.positional else _COLUMNS
-        self.positional = bool(compiled.positional)
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.sql = f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
         self.at_processor = _EVENTS.c.at.type.dialect_impl(dialect).bind_processor(dialect)
 
 
@@ -124,24 +127,15 @@ def record_audit(
         last_id, prev = int(head[0]), str(head[1])
     sql = _sql(session)
     stored_at = at if sql.at_processor is None else sql.at_processor(at)
-    rows: list[Any] = []
+    rows: list[tuple[Any, ...]] = []
     append = rows.append
     sha256 = hashlib.sha256
     for patient_id in ids:
         last_id += 1
-        pid = "" if patient_id is None else str(patient_id)
-        digest = sha256(f"{prev}{last_id}\x1f{pid}\x1f{common}".encode()).hexdigest()
-        values = {
-            "id": last_id,
-            "at": stored_at,
-            "actor": actor,
-            "action": action,
-            "patient_id": patient_id,
-            "detail": text,
-            "prev_hash": prev,
-            "hash": digest,
-        }
-        append(tuple(values[name] for name in sql.order) if sql.positional else values)
+        digest = sha256(
+            f"{prev}{last_id}\x1f{'' if patient_id is None else patient_id}\x1f{common}".encode()
+        ).hexdigest()
+        append((last_id, stored_at, actor, action, patient_id, text, prev, digest))
         prev = digest
     connection.exec_driver_sql(sql.sql, rows)
     connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=last_id, last_hash=prev))
