@@ -123,3 +123,29 @@ def test_refusals_change_nothing(crm: ClinicCRM, make_patient: PatientFactory) -
         crm.patients.erase(9999, at=T0, by="Dr. Lin", reason="request")
     assert count_rows(crm, "audit_event") == events
     assert crm.patients.get(other.id).erased_at is None
+
+
+def test_registry_redactions_overwrite_free_text(
+    crm: ClinicCRM,
+    rclinic: Clinic,
+    make_patient: PatientFactory,
+    answered: AnswerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """How case texts are redacted once the integrator registers ``case`` (shown here on follow-up notes)."""
+    from clinic_crm.services.patient_rights import registry
+
+    patient = make_patient()
+    assert patient.id is not None and rclinic.id is not None
+    answered(patient.id, score=1)
+    (follow_up,) = crm.surveys.follow_ups(rclinic.id)
+    assert follow_up.id is not None
+    crm.surveys.close_follow_up(follow_up.id, note="called back; wants a refund", at=T0 + timedelta(days=1))
+    with_notes = tuple(
+        registry.PatientReference(r.table, r.column, r.section, r.omit, ("note",) if r.table == "follow_up" else ())
+        for r in registry.PATIENT_REFERENCES
+    )
+    monkeypatch.setattr(registry, "PATIENT_REFERENCES", with_notes)
+    crm.patients.erase(patient.id, at=T0 + timedelta(days=2), by="Dr. Lin", reason="patient request")
+    (note,) = [f["note"] for f in crm.patients.export(patient.id)["follow_ups"]]
+    assert note == "[erased]"
