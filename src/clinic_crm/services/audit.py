@@ -37,6 +37,7 @@ GENESIS = "0" * 64
 
 _EVENTS = cast(Table, AuditEvent.__table__)  # type: ignore[attr-defined]
 _HEAD = cast(Table, AuditHead.__table__)  # type: ignore[attr-defined]
+_COPY_FROM = 200  # events of one call from which PostgreSQL gets a COPY instead of an INSERT executemany
 _COLUMNS = ("id", "at", "actor", "action", "patient_id", "detail", "prev_hash", "hash")
 
 
@@ -71,6 +72,12 @@ class _Sql:
         dialect = session.connection().dialect
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self.sql = f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
+        # PostgreSQL with psycopg 3: COPY for large batches (an import), as the import itself does
+        self.copy_sql = (
+            f"COPY audit_event ({', '.join(_COLUMNS)}) FROM STDIN"
+            if dialect.name == "postgresql" and dialect.driver == "psycopg"
+            else None
+        )
         self.at_processor = _EVENTS.c.at.type.dialect_impl(dialect).bind_processor(dialect)
 
 
@@ -137,7 +144,13 @@ def record_audit(
         ).hexdigest()
         append((last_id, stored_at, actor, action, patient_id, text, prev, digest))
         prev = digest
-    connection.exec_driver_sql(sql.sql, rows)
+    if sql.copy_sql is not None and len(rows) >= _COPY_FROM:
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(sql.copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        connection.exec_driver_sql(sql.sql, rows)
     connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=last_id, last_hash=prev))
     return len(rows)
 

@@ -168,3 +168,16 @@ def test_for_patient_rejects_a_non_integer(crm: ClinicCRM) -> None:
     with pytest.raises(ValidationError) as info:
         crm.audit.for_patient("1")  # type: ignore[arg-type]
     assert info.value.field == "patient_id"
+
+
+def test_a_large_import_is_chained_set_based(crm: ClinicCRM, rclinic: Clinic) -> None:
+    """Hundreds of events in one call (a COPY on PostgreSQL) chain like single ones."""
+    assert rclinic.id is not None
+    rows = [{"external_id": f"X{n}", "family_name": "林", "given_name": f"美{n}"} for n in range(450)]
+    crm.patients.import_rows(rclinic.id, rows)
+    crm.patients.import_rows(rclinic.id, rows[:250])
+    assert count_rows(crm, "audit_event") == 450 + 1 + 250 + 1
+    assert crm.audit.verify() is True
+    (first,) = crm.patients.find(rclinic.id, external_id="X0")
+    assert first.id is not None
+    assert _actions(crm, first.id) == ["create", "update", "read"]
