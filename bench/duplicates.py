@@ -66,7 +66,9 @@ def rows(count: int, seed: int = 11) -> tuple[list[dict[str, Any]], int]:
             out.append({k: v for k, v in row.items() if k != "birth_date"})
             planted += 1
         elif roll < 0.05:  # a family member on the same phone: never a pair
-            out.append(dict(row, given_name=rnd.choice(GIVEN_CJK) + "兒", birth_date="2015-06-01", email=None))
+            child_born = date(2010, 1, 1) + timedelta(days=rnd.randrange(12 * 365))
+            child = {"given_name": rnd.choice(GIVEN_CJK) + "兒", "birth_date": child_born.isoformat(), "email": None}
+            out.append(row | child)
     return out[:count], planted
 
 
