@@ -30,6 +30,7 @@ from clinic_crm.messaging.message import OutboundMessage, Sender
 from clinic_crm.messaging.post import PublicPost, Publisher
 from clinic_crm.models import (
     Alert,
+    AuditEvent,
     CarePlan,
     Case,
     CaseEvent,
@@ -59,6 +60,7 @@ from clinic_crm.services.events.stats import EventStats
 from clinic_crm.services.feedback.policies import CasePolicy
 from clinic_crm.services.feedback.sla import SlaResult
 from clinic_crm.services.imports import ImportReport, RowError
+from clinic_crm.services.patient_rights.duplicates import DuplicatePair
 from clinic_crm.services.posts.publishing import PublishReport
 from clinic_crm.services.reminders.dispatch import DispatchReport
 from clinic_crm.services.reputation import IngestReport, ReputationSummary, ReviewSource
@@ -134,5 +136,7 @@ __all__ = [
     "Event",
     "Registration",
     "EventStats",
+    "DuplicatePair",
+    "AuditEvent",
 ]
 __version__ = "0.1.0"

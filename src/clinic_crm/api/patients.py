@@ -7,19 +7,20 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from clinic_crm.api._unit import UnitOfWork
+from clinic_crm.api._unit import ServiceGroup, service
 from clinic_crm.models import ConsentEvent, Patient
 from clinic_crm.services import consent as consent_svc
 from clinic_crm.services import imports as imports_svc
+from clinic_crm.services import patient_rights as rights
 from clinic_crm.services import patients as svc
 from clinic_crm.services.imports import ImportReport, Progress
+from clinic_crm.services.timeline import patient_timeline
+
+__all__ = ["PatientsAPI"]
 
 
-class PatientsAPI:
-    """Register, update and find patients; record their consent."""
-
-    def __init__(self, unit: UnitOfWork) -> None:
-        self._unit = unit
+class PatientsAPI(ServiceGroup):
+    """Register, update and find patients; record their consent; duplicates, merge, export and erasure."""
 
     def register(
         self,
@@ -54,9 +55,7 @@ class PatientsAPI:
             external_id=external_id,
         )
 
-    def get(self, patient_id: int) -> Patient:
-        """Return the patient.  Raises ``NotFound``."""
-        return self._unit.run(svc.get_patient, patient_id)
+    get = service(svc.get_patient)
 
     def update(self, patient_id: int, **fields: Any) -> Patient:
         """Change fields named as in ``register``; ``None`` clears an optional one.
@@ -161,3 +160,10 @@ class PatientsAPI:
             OSError: the file cannot be read.
         """
         return self._unit.run(imports_svc.import_patients_csv, clinic_id, path, progress=progress, encoding=encoding)
+
+    duplicates = service(rights.find_duplicates)
+    merge = service(rights.merge_patients)
+    export = service(rights.export_patient)
+    fhir = service(rights.fhir_bundle)
+    erase = service(rights.erase_patient)
+    timeline = service(patient_timeline)

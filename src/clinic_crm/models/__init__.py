@@ -1,6 +1,7 @@
 """The table models, one module per aggregate; importing this package registers every table on ``metadata``."""
 
 from clinic_crm.models._base import Base, UTCDateTime, metadata
+from clinic_crm.models.audit import AUDIT_ACTIONS, AuditEvent, AuditHead
 from clinic_crm.models.clinics import Clinic, ClinicDay
 from clinic_crm.models.crisis import (
     AUDIENCES,
@@ -97,4 +98,7 @@ __all__ = [
     "Event",
     "Registration",
     "EVENT_KINDS",
+    "AuditEvent",
+    "AuditHead",
+    "AUDIT_ACTIONS",
 ]

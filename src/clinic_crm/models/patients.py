@@ -27,6 +27,11 @@ def _is_cjk(text: str) -> bool:
     )
 
 
+def is_cjk(text: str) -> bool:
+    """Whether ``text`` has a Chinese, Japanese or Korean character (such names are written without spaces)."""
+    return _is_cjk(text)
+
+
 @lru_cache(maxsize=256)
 def _language(locale: str) -> str:
     """The language of a Babel locale id (cached: ``Locale.parse`` scans the locale data each call)."""
@@ -72,6 +77,16 @@ class Patient(Base, table=True):
     timezone: str = Field(max_length=64)  # IANA name; defaults to the clinic's
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # merged into another record of the same clinic (``crm.patients.merge``): that one is the patient now
+    merged_into_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("patient.id"), nullable=True, index=True)
+    )
+    merged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    merged_by: str | None = Field(default=None, max_length=200)  # the member of staff who merged
+    # erased (``crm.patients.erase``): identity pseudonymised, contact data cleared, never contacted again
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    erased_by: str | None = Field(default=None, max_length=200)  # the member of staff who erased
+    erasure_reason: str | None = Field(default=None, max_length=500)  # staff's reason (e.g. "patient request")
 
     @property
     def display_name(self) -> str:

@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from clinic_crm.models import CHANNELS, PURPOSES, ConsentEvent, Patient
 from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services.audit import record_audit
 from clinic_crm.values import check_choice, utc, utcnow
 
 #: Whether a purpose is allowed when the patient never said anything about it.
@@ -52,6 +53,7 @@ def record_consent(
     )
     session.add(event)
     session.flush()
+    record_audit(session, [patient_id], "consent", {"channel": channel, "purpose": purpose, "granted": granted})
     return event
 
 
@@ -75,5 +77,6 @@ def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *
 def consent_history(session: Session, patient_id: int) -> list[ConsentEvent]:
     """Every consent change of the patient, oldest first."""
     get_or_404(session, Patient, patient_id)
+    record_audit(session, [patient_id], "read", {"what": "consent_history"})
     query = select(ConsentEvent).where(col(ConsentEvent.patient_id) == patient_id)
     return list(session.scalars(query.order_by(col(ConsentEvent.at), col(ConsentEvent.id))))

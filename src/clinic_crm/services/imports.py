@@ -36,13 +36,14 @@ from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Date, bindparam, insert, update
+from sqlalchemy import Date, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.services._common import get_or_404
+from clinic_crm.services.audit import record_audit
 from clinic_crm.services.patients import PATIENT_FIELDS, clean_patient_fields, clinic_rules, patient_field_cleaners
 from clinic_crm.values import utc
 
@@ -316,6 +317,8 @@ def _import(
     if progress is not None and read:
         progress(read)
     rejected.sort(key=lambda error: error.row)  # errors found at write time come after a chunk's others
+    summary = {"clinic_id": clinic_id, "created": report.created, "updated": report.updated, "rejected": len(rejected)}
+    record_audit(session, [None], "import", summary)  # the import itself; each patient has its own event
     return report
 
 
@@ -343,6 +346,7 @@ class _ChunkWriter:
         self.stamp = stamp
         #: every inserted column's value for a new patient, before the row's own fields
         self.defaults: dict[str, Any] = {
+            "id": None,  # numbered before the insert, so the audit trail knows the new patients' ids
             "clinic_id": clinic.id,
             "family_name": None,
             "given_name": None,
@@ -372,6 +376,7 @@ class _ChunkWriter:
         # COPY runs on the driver's cursor: its errors arrive unwrapped
         dbapi_error = getattr(dialect.dbapi, "IntegrityError", IntegrityError)
         self.integrity_errors: tuple[type[Exception], ...] = (IntegrityError, dbapi_error)
+        self.postgres = dialect.name == "postgresql"
         processors = {name: _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.defaults}
         for name in ("created_at", "updated_at"):  # the same instant on every row: process once
             processor = processors.pop(name)
@@ -416,6 +421,9 @@ class _ChunkWriter:
                 new_by_external_id[external_id] = record
         report.updated += updated
         report.created += len(inserts)
+        created = self._new_ids(len(inserts))
+        for record, patient_id in zip(inserts, created, strict=True):
+            record["id"] = patient_id
         try:
             if inserts:
                 self._insert(inserts)
@@ -424,6 +432,21 @@ class _ChunkWriter:
             raise DuplicatePatient(
                 f"another writer added a patient of clinic {self.clinic_id} with an external_id of this import"
             ) from getattr(exc, "orig", exc)
+        record_audit(self.session, created, "create", {"via": "import"})
+        record_audit(self.session, list(updates), "update", {"via": "import"})
+
+    def _new_ids(self, count: int) -> list[int]:
+        """Ids for ``count`` new patients: from the sequence (PostgreSQL), or after the largest (SQLite, serialised)."""
+        if not count:
+            return []
+        connection = self.session.connection()
+        if self.postgres:
+            numbers = select(func.nextval(func.pg_get_serial_sequence("patient", "id"))).select_from(
+                func.generate_series(1, count)
+            )
+            return [int(value) for value in connection.execute(numbers).scalars()]
+        start = int(connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM patient").scalar_one())
+        return list(range(start + 1, start + 1 + count))
 
     def _insert(self, records: list[dict[str, Any]]) -> None:
         for name, processor in self.processors:

@@ -16,6 +16,7 @@ from sqlmodel import col
 from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services.audit import record_audit
 from clinic_crm.values import (
     check_locale,
     check_timezone,
@@ -185,6 +186,7 @@ def register_patient(
     patient = Patient(clinic_id=clinic_id, created_at=stamp, updated_at=stamp, **clean)
     session.add(patient)
     _flush_unique(session)
+    record_audit(session, [patient.id], "create")
     return patient
 
 
@@ -203,8 +205,21 @@ def _flush_unique(session: Session) -> None:
 
 
 def get_patient(session: Session, patient_id: int) -> Patient:
-    """Return the patient or raise ``NotFound``."""
-    return get_or_404(session, Patient, patient_id)
+    """Return the patient; for a record merged into another (``merge``), the patient it was merged into.
+
+    Raises:
+        NotFound: no such patient.
+    """
+    patient = current_patient(session, get_or_404(session, Patient, patient_id))
+    record_audit(session, [patient.id], "read", None if patient.id == patient_id else {"asked": patient_id})
+    return patient
+
+
+def current_patient(session: Session, patient: Patient) -> Patient:
+    """The record that stands for ``patient`` now: itself, or the end of its chain of merges."""
+    while patient.merged_into_id is not None:
+        patient = get_or_404(session, Patient, patient.merged_into_id)
+    return patient
 
 
 def update_patient(session: Session, /, patient_id: int, *, now: datetime | None = None, **fields: Any) -> Patient:
@@ -222,6 +237,7 @@ def update_patient(session: Session, /, patient_id: int, *, now: datetime | None
         setattr(patient, key, value)
     patient.updated_at = utc(now)
     _flush_unique(session)
+    record_audit(session, [patient_id], "update", {"fields": sorted(clean)})
     return patient
 
 
@@ -234,7 +250,7 @@ def find_patients(
     external_id: str | None = None,
     name: str | None = None,
 ) -> list[Patient]:
-    """Patients of a clinic matching every criterion given, ordered by id.
+    """Patients of a clinic matching every criterion given, ordered by id (records merged into another left out).
 
     ``phone`` may be written in any form the clinic's region parses; ``email``
     is compared normalised; ``name`` matches case-insensitively against the
@@ -245,7 +261,7 @@ def find_patients(
         InvalidPhoneNumber, InvalidEmail: the criterion itself is malformed.
     """
     clinic = get_or_404(session, Clinic, clinic_id)
-    conditions: list[Any] = [col(Patient.clinic_id) == clinic_id]
+    conditions: list[Any] = [col(Patient.clinic_id) == clinic_id, col(Patient.merged_into_id).is_(None)]
     if phone is not None:
         conditions.append(col(Patient.phone) == normalize_phone(phone, clinic.region))
     if email is not None:
@@ -254,7 +270,9 @@ def find_patients(
         conditions.append(col(Patient.external_id) == require_text(external_id, "external_id"))
     if name is not None:
         conditions.append(_name_matches(normalize_name(name, "name")))
-    return list(session.scalars(select(Patient).where(*conditions).order_by(col(Patient.id))))
+    found = list(session.scalars(select(Patient).where(*conditions).order_by(col(Patient.id))))
+    record_audit(session, [patient.id for patient in found], "read")
+    return found
 
 
 def _name_matches(name: str) -> Any:

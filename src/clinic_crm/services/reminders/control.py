@@ -26,6 +26,7 @@ from clinic_crm.models import (
 )
 from clinic_crm.models.reminders import REMINDER_STATUSES
 from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services.audit import record_audit
 from clinic_crm.services.feedback.cases import record_reply
 from clinic_crm.services.reminders._tables import (
     t_clinic_pause,
@@ -266,6 +267,7 @@ def handle_reply(session: Session, clinic_id: int, *, phone: str, text: str, at:
             for pid in patient_ids
             for purpose in PURPOSES
         )
+        record_audit(session, patient_ids, "consent", {"channel": "sms", "granted": False, "via": "sms reply"})
     else:
         record_reply(session, clinic, phone=e164, text=text, at=when)
     session.flush()

@@ -3,6 +3,7 @@
 For every claimed reminder, in this order (see ``docs/reminders.md``) — after renewing the claim
 (a reminder another dispatcher took over is skipped) and cancelling one whose visit was cancelled:
 
+0. the patient was erased (``crm.patients.erase``) → ``suppressed`` ``"erased"``, whatever the consent
 1. consent for the channel and purpose at ``now``, re-read right before sending → ``suppressed`` ``"no_consent"``
 2. an address on that channel → ``suppressed`` ``"no_address"``
 3. SMS to a number phonenumbers types ``FIXED_LINE`` → ``suppressed`` ``"not_mobile"``
@@ -165,6 +166,7 @@ class _PatientInfo:
     email: str | None
     locale: str
     timezone: str
+    erased: bool = False  # erased patients are never contacted (suppressed "erased")
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,6 +478,7 @@ def _load_statement() -> Any:
             p.c.timezone,
             v.c.starts_at,
             v.c.status.label("visit_status"),
+            p.c.erased_at,
         )
         .select_from(r.join(p, p.c.id == r.c.patient_id).outerjoin(v, v.c.id == r.c.visit_id))
         .where(r.c.status == "sending", r.c.ready_at == bindparam("c_until"), r.c.claim_token == bindparam("c_token"))
@@ -633,6 +636,7 @@ def _load(cursor: Any, sql: _Statements, batch: _Batch, until: Any, cache: _Call
         timezone,
         starts_at,
         visit_status,
+        erased_at,
     ) in load.rows(cursor.fetchall()):
         items.append(
             _Item(
@@ -652,7 +656,7 @@ def _load(cursor: Any, sql: _Statements, batch: _Batch, until: Any, cache: _Call
         )
         if patient_id not in patients:
             patients[patient_id] = _PatientInfo(
-                display_name(family_name, given_name, locale), phone, email, locale, timezone
+                display_name(family_name, given_name, locale), phone, email, locale, timezone, erased_at is not None
             )
         if visit_id is not None:
             visits[visit_id] = (starts_at, visit_status)
@@ -703,7 +707,9 @@ def _check(batch: _Batch, item: _Item, now: datetime) -> _Check:
         # the visit was cancelled after this reminder was claimed (cancel_visit_reminders skips claimed rows)
         return _Check(channel, address, True, None)
     outcome: _Outcome | None = None
-    if not address:
+    if patient.erased:
+        outcome = _suppress("erased", item.channel)
+    elif not address:
         outcome = _suppress("no_address", item.channel)
     elif channel == "sms" and fixed_line(address):
         outcome = _suppress("not_mobile", channel)
@@ -728,6 +734,8 @@ def _decide(check: _Check, item: _Item, granted: bool | None) -> _Outcome | None
     """
     if check.cancelled:
         return _CANCELLED
+    if check.outcome is not None and check.outcome.reason == "erased":
+        return check.outcome  # an erased patient is never contacted, whatever their consent says
     allowed = DEFAULT_CONSENT[item.purpose] if granted is None else granted
     if not allowed:
         return _suppress("no_consent", check.channel)

@@ -119,9 +119,18 @@ def _row(
 
 
 def insert_planned(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert planned reminder rows, skipping every ``plan_key`` that exists; return how many were inserted."""
+    """Insert planned reminder rows, skipping every ``plan_key`` that exists; return how many were inserted.
+
+    Rows of erased patients, and of records merged into another, are skipped: they are never contacted.
+    """
     if not rows:
         return 0
+    never = or_(t_patient.c.erased_at.is_not(None), t_patient.c.merged_into_id.is_not(None))
+    gone = set(session.scalars(select(t_patient.c.id).where(never)))
+    if gone:
+        rows = [row for row in rows if row["patient_id"] not in gone]
+        if not rows:
+            return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(t_reminder).on_conflict_do_nothing(index_elements=["plan_key"]).returning(t_reminder.c.id)

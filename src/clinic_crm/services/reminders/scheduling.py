@@ -13,7 +13,7 @@ from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrule, rrulestr
 from sqlalchemy.orm import Session
 
-from clinic_crm.errors import ValidationError
+from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import CHANNELS, PURPOSES, CarePlan, Patient, Reminder, Visit
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.values import aware, check_choice, utc, zone
@@ -61,6 +61,7 @@ def new_reminder(
     Raises:
         NotFound: no such patient or visit.
         ValidationError, NaiveDatetimeError: malformed input; the visit belongs to another patient.
+        Conflict: the patient was erased, or merged into another record.
     """
     kind = require_text(kind, "kind", max_length=100)
     purpose = check_choice(purpose, PURPOSES, "purpose")
@@ -71,6 +72,9 @@ def new_reminder(
     if payload is not None:
         check_payload(payload)
     patient = get_or_404(session, Patient, patient_id)
+    if patient.erased_at is not None or patient.merged_into_id is not None:
+        gone = "erased" if patient.erased_at is not None else f"merged into patient {patient.merged_into_id}"
+        raise Conflict(f"patient {patient_id} was {gone}: no message may be scheduled for this record")
     if visit_id is not None:
         visit = get_or_404(session, Visit, visit_id)
         if visit.patient_id != patient_id:
