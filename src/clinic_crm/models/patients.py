@@ -58,7 +58,6 @@ class Patient(Base, table=True):
         UniqueConstraint("clinic_id", "external_id"),
         Index(None, "clinic_id", "phone"),
         Index(None, "clinic_id", "email"),
-        Index(None, "clinic_id", "updated_at"),  # (revision 0004) the reply guard's "did names change?" seek
     )
 
     id: int | None = Field(default=None, primary_key=True)

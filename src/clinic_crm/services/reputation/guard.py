@@ -17,10 +17,8 @@ Pure checks plus the per-clinic name index (no ORM objects):
 The names live in a :class:`NameIndex`: a set of the folded name forms plus, per first character, the lengths
 of the forms starting with it — a reply of ``n`` characters costs about ``n`` × (a few lengths) set look-ups,
 whatever the number of patients.  Building the index for 100,000 patients takes a few hundred milliseconds, so
-it is kept per database engine and clinic and reused while the clinic's patients are unchanged: two index seeks
-(``max(id)`` and ``max(updated_at)`` of the clinic's patients, the latter on the index ``(clinic_id, updated_at)``)
-are its fingerprint.  A new patient moves ``max(id)``, a changed one ``max(updated_at)``; a removed patient's name
-stays in the index until the next change (refusing more, never less).
+it is kept per database engine and clinic and reused while the clinic's patients are unchanged: a cheap query
+(``count``, ``max(id)``, ``max(updated_at)`` of the clinic's patients) is its fingerprint.
 """
 
 from __future__ import annotations
@@ -117,12 +115,11 @@ _CACHE_LOCK = threading.Lock()
 def names_of_clinic(session: Session, clinic_id: int) -> NameIndex:
     """The :class:`NameIndex` of every patient of the clinic, rebuilt only when their fingerprint changed."""
     p = Patient.__table__  # type: ignore[attr-defined]
-    # two index seeks (each its own sub-select, so both databases take the min/max shortcut)
-    newest = select(func.max(p.c.id)).where(p.c.clinic_id == clinic_id).scalar_subquery()
-    changed = select(func.max(p.c.updated_at)).where(p.c.clinic_id == clinic_id).scalar_subquery()
-    row = session.execute(select(newest, changed)).one()
-    stamp: datetime | None = row[1]
-    fingerprint = (row[0], None if stamp is None else stamp.isoformat())
+    row = session.execute(
+        select(func.count(), func.max(p.c.id), func.max(p.c.updated_at)).where(p.c.clinic_id == clinic_id)
+    ).one()
+    stamp: datetime | None = row[2]
+    fingerprint = (int(row[0]), row[1], None if stamp is None else stamp.isoformat())
     engine = session.get_bind().engine
     with _CACHE_LOCK:
         cached = _CACHE.get(engine, {}).get(clinic_id)
