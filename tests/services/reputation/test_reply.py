@@ -106,3 +106,12 @@ def test_reply_bad_input(crm: ClinicCRM, mention_id: int) -> None:
     with pytest.raises(ValidationError) as err:
         crm.reputation.reply(mention_id, text="Thanks", at=T0, by="")
     assert err.value.field == "by"
+
+
+def test_a_renamed_patient_is_known_at_the_next_reply(crm: ClinicCRM, clinic_id: int, mention_id: int) -> None:
+    patient = make_patient(crm, clinic_id, family_name="Liu", given_name="Amy", phone=None, email=None)
+    assert patient.id is not None
+    crm.reputation.reply(mention_id, text="Thank you Amy Chang", at=T0, by="Mei")
+    crm.patients.update(patient.id, family_name="Chang")
+    with pytest.raises(ValidationError):
+        crm.reputation.reply(mention_id, text="Thank you Amy Chang", at=T0, by="Mei")

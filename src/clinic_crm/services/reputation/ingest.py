@@ -63,7 +63,9 @@ _COLUMNS = (
     "updated_at",
 )
 _LOOKUP_SLICE = 2000  # external ids per SELECT … IN (…), well below SQLite's parameter limit
-_LOOKUP_PG = "SELECT external_id, id FROM mention WHERE clinic_id = %s AND source = %s AND external_id = ANY(%s)"
+_LOOKUP_PG = (
+    "SELECT external_id, id FROM mention WHERE clinic_id = %s AND source = %s AND external_id = ANY(%s::varchar[])"
+)
 _LOOKUP_SQLITE = "SELECT external_id, id FROM mention WHERE clinic_id = ? AND source = ? AND external_id IN ({marks})"
 
 
@@ -231,8 +233,11 @@ class _Writer:
         connection = self.session.connection()
         for source, ids in by_source.items():
             if self.postgres:  # one array parameter instead of thousands
-                rows = connection.exec_driver_sql(_LOOKUP_PG, (self.clinic_id, source, ids))
-                found.update(((source, external_id), ident) for external_id, ident in rows)
+                # never a prepared statement: psycopg prepares a statement run 5 times, and PostgreSQL's generic
+                # plan, made while the table was small, would scan the whole (growing) table on every chunk
+                cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                cursor.execute(_LOOKUP_PG, (self.clinic_id, source, ids), prepare=False)  # type: ignore[call-arg]
+                found.update(((source, external_id), ident) for external_id, ident in cursor.fetchall())
                 continue
             for start in range(0, len(ids), _LOOKUP_SLICE):
                 part = ids[start : start + _LOOKUP_SLICE]
