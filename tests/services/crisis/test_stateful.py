@@ -84,7 +84,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
     def wait(self, minutes: int) -> None:
         self.now += timedelta(minutes=minutes)
 
-    @rule(text=st.text(min_size=1, max_size=20).filter(str.strip))
+    @rule(text=st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=20).filter(str.strip))
     def note(self, text: str) -> None:
         if self.incidents:
             iid = max(self.incidents)

@@ -12,7 +12,7 @@ from tests.conftest import T0
 
 def test_timeline_tells_the_whole_story_in_order(crm: ClinicCRM, clinic: Clinic) -> None:
     patient = crm.patients.register(clinic.id, family_name="Lin", given_name="Mei", phone="0912-345-678")
-    visit = crm.visits.book(patient.id, starts_at=T0 + timedelta(days=1), kind="checkup")
+    visit = crm.visits.book(patient.id, starts_at=T0 + timedelta(days=1), kind="checkup", now=T0)
     crm.patients.grant_consent(patient.id, "sms", "marketing", source="front desk", at=T0 + timedelta(hours=1))
     reminder = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0 + timedelta(hours=2))
     crm.reminders.dispatch(RecordingSender(), now=T0 + timedelta(hours=3))
