@@ -102,7 +102,8 @@ def _missing_sqlite_file(url: str) -> str | None:
 
 
 def open_crm(args: argparse.Namespace) -> ClinicCRM:
-    """The facade on ``--db`` for a command; only ``migrate`` and ``demo`` may create a new SQLite file.
+    """The facade on ``--db`` (acting as ``--actor`` when the command has one); only ``migrate`` and ``demo`` may
+    create a new SQLite file.
 
     Raises:
         DatabaseUnavailable: ``--db`` names a SQLite file that does not exist (exit code 3, with the fix).
@@ -114,7 +115,8 @@ def open_crm(args: argparse.Namespace) -> ClinicCRM:
         raise DatabaseUnavailable(
             f"no database at {missing}; create it with: clinic-crm migrate --db {args.db}", retryable=False
         )
-    return ClinicCRM(args.db)
+    actor = getattr(args, "actor", None)
+    return ClinicCRM(args.db) if actor is None else ClinicCRM(args.db, actor=actor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,8 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from clinic_crm.cli import add_db_option
-from clinic_crm.crm import ClinicCRM
+from clinic_crm.cli import add_db_option, open_crm
 
 __all__ = ["register"]
 
@@ -28,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Print ``audit trail intact`` (exit 0) or ``audit trail BROKEN`` (exit 1)."""
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         intact = crm.audit.verify()
     if intact:
         print("audit trail intact")

@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from clinic_crm.cli import add_db_option
+from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.cli.report import parse_instant
-from clinic_crm.crm import ClinicCRM
 from clinic_crm.values import utcnow
 
 __all__ = ["register"]
@@ -36,7 +35,7 @@ def register(subparsers: Any) -> None:
 def run_readiness(args: argparse.Namespace) -> int:
     """Print each check (ok or missing, with its detail) and the score."""
     now = parse_instant(args.now, "now", "UTC") or utcnow()
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         result = crm.crisis.readiness(args.clinic, now=now)
     for check in result.checks:
         print(f"[{'x' if check.ok else ' '}] {check.name:<15} {check.detail}")

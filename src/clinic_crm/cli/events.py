@@ -20,9 +20,8 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from clinic_crm.cli import add_db_option
+from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.cli.report import parse_instant
-from clinic_crm.crm import ClinicCRM
 from clinic_crm.errors import ValidationError
 from clinic_crm.localtime import at_local_time
 from clinic_crm.messaging.render import localized
@@ -101,7 +100,7 @@ def _local(instant: datetime, timezone: str) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print a clinic's events: id, local start, kind, status, seats held / capacity, title."""
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         clinic = crm.clinics.get(args.clinic)
         events = crm.events.list(args.clinic, status=args.status)
         print(f"{len(events)} event(s) of clinic {args.clinic} (times in {clinic.timezone})")
@@ -116,7 +115,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_create(args: argparse.Namespace) -> int:
     """Create an event and print its id."""
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         clinic = crm.clinics.get(args.clinic)
         title: str | dict[str, str] = args.title
         if args.title_in:
@@ -136,7 +135,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 def run_registrations(args: argparse.Namespace) -> int:
     """Print an event's registrations in the order they came; names only with ``--names``."""
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         event = crm.events.get(args.event)
         timezone = crm.clinics.get(event.clinic_id).timezone
         registrations = crm.events.registrations(args.event, status=args.status)
@@ -159,7 +158,7 @@ def _stats_line(label: str, stats: EventStats) -> str:
 
 def run_report(args: argparse.Namespace) -> int:
     """Print attendance, grouped when ``--by`` is given, with a total line."""
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         timezone = crm.clinics.get(args.clinic).timezone if args.clinic is not None else "UTC"
         filters: dict[str, Any] = {
             "clinic_id": args.clinic,

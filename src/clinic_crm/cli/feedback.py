@@ -19,9 +19,8 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from clinic_crm.cli import add_db_option
+from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.cli.report import _table, parse_instant
-from clinic_crm.crm import ClinicCRM
 from clinic_crm.services.feedback.rules import KINDS, STATUSES, Clocks, is_breached
 from clinic_crm.services.feedback.sla import SLA_BY, SlaResult
 from clinic_crm.values import utcnow, zone
@@ -66,7 +65,7 @@ def _local(instant: datetime | None, timezone: str) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print the clinic's cases (no patient text); return 1 with ``--breached`` when any is breached."""
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         timezone = crm.clinics.get(args.clinic).timezone
         now = parse_instant(args.now, "now", timezone) or utcnow()
         cases = crm.feedback.list(
@@ -109,7 +108,7 @@ def _sla_row(label: str, result: SlaResult) -> list[str]:
 
 def run_sla(args: argparse.Namespace) -> int:
     """Print the SLA table: one line per group (with ``--by``) and a total line."""
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         timezone = crm.clinics.get(args.clinic).timezone if args.clinic is not None else "UTC"
         now = parse_instant(args.now, "now", timezone) or utcnow()
         filters: dict[str, Any] = {

@@ -18,9 +18,8 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from clinic_crm.cli import add_db_option
+from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.cli.report import parse_instant
-from clinic_crm.crm import ClinicCRM
 from clinic_crm.models import CRISIS_TYPES, INCIDENT_SEVERITIES, PURPOSES, Incident
 from clinic_crm.values import utcnow
 
@@ -98,7 +97,7 @@ def run_declare(args: argparse.Namespace) -> int:
     """Declare the incident and print it."""
     pause: tuple[str, ...] = () if args.no_pause else tuple(args.pause or ("marketing",))
     at = _instant(args.at, "at")
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         incident = crm.incidents.declare(
             args.clinic,
             title=args.title,
@@ -119,7 +118,7 @@ def run_declare(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     """Print the open incidents (of one clinic, or of every clinic) with their clocks."""
     now = _instant(args.now, "now")
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         clinics = [args.clinic] if args.clinic is not None else [c.id for c in crm.clinics.list()]
         found = [i for cid in clinics if cid is not None for i in crm.incidents.list(cid, status="open")]
     if not found:
@@ -132,7 +131,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_overdue(args: argparse.Namespace) -> int:
     """Print the overdue incidents; exit code 1 when there is any."""
     now = _instant(args.now, "now")
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         found = crm.incidents.overdue(clinic_id=args.clinic, now=now)
     if not found:
         print("no overdue incident")

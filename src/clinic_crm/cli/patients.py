@@ -22,8 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clinic_crm.cli import add_db_option
-from clinic_crm.crm import ClinicCRM
+from clinic_crm.cli import add_db_option, open_crm
 
 __all__ = ["register"]
 
@@ -75,7 +74,7 @@ def register(subparsers: Any) -> None:
 
 def run_duplicates(args: argparse.Namespace) -> int:
     """Print ``patient_id other_id score reasons``, one pair a line, highest score first."""
-    with ClinicCRM(args.db, actor=args.actor) as crm:
+    with open_crm(args) as crm:
         pairs = crm.patients.duplicates(args.clinic)
     print("patient_id\tother_id\tscore\treasons")
     for pair in pairs:
@@ -85,7 +84,7 @@ def run_duplicates(args: argparse.Namespace) -> int:
 
 def run_merge(args: argparse.Namespace) -> int:
     """Merge ``args.merge`` into ``args.keep`` now."""
-    with ClinicCRM(args.db, actor=args.actor) as crm:
+    with open_crm(args) as crm:
         kept = crm.patients.merge(args.keep, args.merge, at=datetime.now(UTC), by=args.by)
     print(f"merged patient {args.merge} into patient {kept.id}")
     return 0
@@ -93,7 +92,7 @@ def run_merge(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Write the patient's export (JSON, or a FHIR bundle with ``--fhir``) to ``--out`` or stdout."""
-    with ClinicCRM(args.db, actor=args.actor) as crm:
+    with open_crm(args) as crm:
         if args.fhir:
             data = crm.patients.fhir(args.patient, version=args.fhir)
         else:
@@ -109,7 +108,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_erase(args: argparse.Namespace) -> int:
     """Erase the patient now."""
-    with ClinicCRM(args.db, actor=args.actor) as crm:
+    with open_crm(args) as crm:
         erased = crm.patients.erase(args.patient, at=datetime.now(UTC), by=args.by, reason=args.reason)
     print(f"erased patient {erased.id}")
     return 0

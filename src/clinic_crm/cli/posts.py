@@ -18,9 +18,8 @@ import json
 import os
 from typing import Any
 
-from clinic_crm.cli import add_db_option
+from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.cli.reminders import parse_duration, parse_instant
-from clinic_crm.crm import ClinicCRM
 from clinic_crm.errors import ValidationError
 from clinic_crm.messaging.publishers import PUBLISHER_NAMES, OutboxPublisher, WebhookPublisher
 from clinic_crm.models.posts import POST_STATUSES
@@ -76,7 +75,7 @@ def run_publish(args: argparse.Namespace) -> int:
     lease = parse_duration(args.lease, "lease")
     now = parse_instant(args.now) if args.now else None
     publisher = publisher_from_args(args)
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         report = crm.posts.publish_due(publisher, now=now, limit=args.limit, lease=lease)
     summary = {
         name: int(getattr(report, name)) for name in ("published", "held", "failed", "gave_up", "claimed", "fenced")
@@ -100,7 +99,7 @@ def run_publish(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print the clinic's posts (id, status, publish time, kind, channel, attempts), oldest first."""
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         posts = crm.posts.list(args.clinic, status=args.status)
     for post in posts:
         row = {

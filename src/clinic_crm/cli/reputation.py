@@ -23,9 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from clinic_crm.cli import add_db_option
+from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.cli.report import parse_instant
-from clinic_crm.crm import ClinicCRM
 from clinic_crm.errors import ValidationError
 from clinic_crm.services.reputation import CsvSource, IngestReport, ReputationSummary
 from clinic_crm.services.reputation.summary import SUMMARY_BY
@@ -76,7 +75,7 @@ def run_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: no such file: {path}", file=sys.stderr)
         return 2
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         if args.source == "google":
             try:
                 payload = json.loads(path.read_text(encoding="utf-8"))
@@ -104,7 +103,7 @@ def _now(value: str | None) -> datetime:
 def run_check(args: argparse.Namespace) -> int:
     """Run ``check_spikes`` for the clinic and print its open alerts (kind, when, detail; never a text)."""
     now = _now(args.now)
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         opened = crm.reputation.check_spikes(args.clinic, now=now)
         alerts = crm.reputation.alerts(args.clinic)
     print(f"clinic {args.clinic}: {len(opened)} alert(s) opened now, {len(alerts)} open")
@@ -135,7 +134,7 @@ def _line(label: str, s: ReputationSummary) -> str:
 
 def run_summary(args: argparse.Namespace) -> int:
     """Print the summary (a line per group and the total); write the chart with ``--png``."""
-    with ClinicCRM(args.db) as crm:
+    with open_crm(args) as crm:
         timezone = crm.clinics.get(args.clinic).timezone if args.clinic is not None else "UTC"
         since = parse_instant(args.since, "since", timezone)
         until = parse_instant(args.until, "until", timezone)
