@@ -58,7 +58,7 @@ class Risk(Base, table=True):
     __tablename__ = "risk"
     __table_args__ = (Index(None, "clinic_id", "status", "next_review_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     title: str = Field(max_length=300)
     category: str = Field(max_length=40)  # one of RISK_CATEGORIES
@@ -85,7 +85,7 @@ class RiskVersion(Base, table=True):
     __tablename__ = "risk_version"
     __table_args__ = (UniqueConstraint("risk_id", "version"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     risk_id: int = Field(sa_column=Column(Integer, ForeignKey("risk.id"), nullable=False))
     version: int
     kind: str = Field(max_length=20)  # "added" | "reviewed"
@@ -105,7 +105,7 @@ class TeamMember(Base, table=True):
     __tablename__ = "crisis_team_member"
     __table_args__ = (UniqueConstraint("clinic_id", "role"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     role: str = Field(max_length=40)  # one of TEAM_ROLES
     name: str = Field(max_length=200)
@@ -118,7 +118,7 @@ class Contact(Base, table=True):
 
     __tablename__ = "crisis_contact"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False, index=True))
     kind: str = Field(max_length=40)  # one of CONTACT_KINDS
     name: str = Field(max_length=200)
@@ -133,7 +133,7 @@ class Playbook(Base, table=True):
     __tablename__ = "crisis_playbook"
     __table_args__ = (UniqueConstraint("clinic_id", "crisis_type"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     crisis_type: str = Field(max_length=40)  # one of CRISIS_TYPES
     steps: list[str] = Field(sa_column=Column(JSON, nullable=False))
@@ -146,7 +146,7 @@ class CrisisApprover(Base, table=True):
     __tablename__ = "crisis_approver"
     __table_args__ = (UniqueConstraint("clinic_id", "role"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     role: str = Field(max_length=40)
 
@@ -182,7 +182,7 @@ class IncidentRisk(Base, table=True):
     __tablename__ = "incident_risk"
     __table_args__ = (UniqueConstraint("incident_id", "risk_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: int = Field(sa_column=Column(Integer, ForeignKey("incident.id"), nullable=False))
     risk_id: int = Field(sa_column=Column(Integer, ForeignKey("risk.id"), nullable=False, index=True))
 
@@ -193,7 +193,7 @@ class TimelineEntry(Base, table=True):
     __tablename__ = "incident_timeline"
     __table_args__ = (Index(None, "incident_id", "at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: int = Field(sa_column=Column(Integer, ForeignKey("incident.id"), nullable=False))
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     kind: str = Field(max_length=20)  # one of TIMELINE_KINDS
@@ -207,7 +207,7 @@ class Approval(Base, table=True):
     __tablename__ = "statement_approval"
     __table_args__ = (UniqueConstraint("statement_id", "role"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     statement_id: int = Field(sa_column=Column(Integer, ForeignKey("statement.id"), nullable=False))
     role: str = Field(max_length=40)
     by: str = Field(max_length=200)
@@ -220,7 +220,7 @@ class Statement(Base, table=True):
     __tablename__ = "statement"
     __table_args__ = (UniqueConstraint("series_id", "version"), Index(None, "incident_id", "audience"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     incident_id: int = Field(sa_column=Column(Integer, ForeignKey("incident.id"), nullable=False))
     series_id: int | None = Field(default=None)  # the id of version 1: "the same statement"
     audience: str = Field(max_length=20)  # one of AUDIENCES

@@ -25,7 +25,7 @@ class Event(Base, table=True):
     __tablename__ = "event"
     __table_args__ = (Index(None, "clinic_id", "starts_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     title: Any = Field(sa_column=Column(JSON, nullable=False))  # a str or {locale: str}
     kind: str = Field(max_length=40)  # one of EVENT_KINDS
@@ -51,7 +51,7 @@ class Registration(Base, table=True):
     __tablename__ = "event_registration"
     __table_args__ = (Index(None, "event_id", "status"), Index(None, "patient_id"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     event_id: int = Field(sa_column=Column(Integer, ForeignKey("event.id"), nullable=False))
     patient_id: int = Field(sa_column=Column(Integer, ForeignKey("patient.id"), nullable=False))
     seats: int = Field(default=1)

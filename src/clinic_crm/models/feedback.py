@@ -21,7 +21,7 @@ class Case(Base, table=True):
     __tablename__ = "feedback_case"
     __table_args__ = (Index(None, "clinic_id", "received_at"), Index(None, "clinic_id", "status"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     patient_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("patient.id"), index=True))
     visit_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("visit.id")))
@@ -53,7 +53,7 @@ class CaseEvent(Base, table=True):
     __tablename__ = "feedback_case_event"
     __table_args__ = (Index(None, "case_id", "at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     case_id: int = Field(sa_column=Column(Integer, ForeignKey("feedback_case.id"), nullable=False))
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     kind: str = Field(max_length=20)  # rules.EVENT_KINDS
@@ -71,7 +71,7 @@ class FeedbackPolicy(Base, table=True):
     __tablename__ = "feedback_policy"
     __table_args__ = (UniqueConstraint("clinic_id", "kind", "priority"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     kind: str = Field(max_length=20)
     priority: str = Field(max_length=20)

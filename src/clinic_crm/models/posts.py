@@ -29,7 +29,7 @@ class Post(Base, table=True):
         Index(None, "clinic_id", "status"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     channel: str = Field(max_length=50)  # the clinic's name for the channel: "website", "facebook"…
     text: Any = Field(sa_column=Column(JSON, nullable=False))  # a str, or {locale: str}

@@ -30,7 +30,7 @@ class Mention(Base, table=True):
         Index(None, "clinic_id", "sentiment", "posted_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     source: str = Field(max_length=40)  # "google", "facebook", "ptt", "dcard", "news", …
     external_id: str = Field(max_length=200)  # the source's id of the mention
@@ -70,7 +70,7 @@ class Alert(Base, table=True):
         Index(None, "clinic_id", "kind", "opened_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), nullable=False))
     kind: str = Field(max_length=20)  # one of ALERT_KINDS
     mention_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("mention.id")))
