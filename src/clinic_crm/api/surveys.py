@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from clinic_crm.api._unit import UnitOfWork
 from clinic_crm.models import FollowUp, Invitation, Response, Survey
@@ -202,6 +202,30 @@ class SurveysAPI:
     # above unchanged.
     # ======================================================================================
 
+    @overload
+    def nps(
+        self,
+        *,
+        clinic_id: int | None = None,
+        survey_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: None = None,
+        min_responses: int | None = None,
+    ) -> _stats.NpsResult: ...
+
+    @overload
+    def nps(
+        self,
+        *,
+        clinic_id: int | None = None,
+        survey_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: str,
+        min_responses: int | None = None,
+    ) -> dict[_stats.GroupKey, _stats.NpsResult]: ...
+
     def nps(
         self,
         *,
@@ -242,6 +266,30 @@ class SurveysAPI:
             min_responses=min_responses,
         )
 
+    @overload
+    def csat(
+        self,
+        *,
+        clinic_id: int | None = None,
+        survey_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: None = None,
+        min_responses: int | None = None,
+    ) -> _stats.CsatResult: ...
+
+    @overload
+    def csat(
+        self,
+        *,
+        clinic_id: int | None = None,
+        survey_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: str,
+        min_responses: int | None = None,
+    ) -> dict[_stats.GroupKey, _stats.CsatResult]: ...
+
     def csat(
         self,
         *,
@@ -268,6 +316,30 @@ class SurveysAPI:
             by=by,
             min_responses=min_responses,
         )
+
+    @overload
+    def response_rate(
+        self,
+        *,
+        clinic_id: int | None = None,
+        survey_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: None = None,
+        min_responses: int | None = None,
+    ) -> _stats.ResponseRate: ...
+
+    @overload
+    def response_rate(
+        self,
+        *,
+        clinic_id: int | None = None,
+        survey_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: str,
+        min_responses: int | None = None,
+    ) -> dict[_stats.GroupKey, _stats.ResponseRate]: ...
 
     def response_rate(
         self,

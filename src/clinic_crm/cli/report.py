@@ -15,7 +15,7 @@ than ``--min-responses`` (default 5, as the NHS Friends and Family Test) show th
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -151,11 +151,12 @@ def run(args: argparse.Namespace) -> int:
             "until": parse_instant(args.until, "until", timezone),
             "min_responses": min_responses,
         }
-        compute = {
+        metrics: dict[str, Callable[..., Any]] = {
             "nps": crm.surveys.nps,
             "csat": crm.surveys.csat,
             "response-rate": crm.surveys.response_rate,
-        }[args.metric]
+        }
+        compute = metrics[args.metric]
         grouped = compute(by=args.by, **filters) if args.by is not None else None
         total = compute(**filters)
         title = {"nps": "NPS", "csat": "CSAT", "response-rate": "Response rate"}[args.metric]
