@@ -6,6 +6,7 @@ The state at an instant is the latest event at or before it (ties: the later rec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -39,22 +40,58 @@ def record_consent(
     """
     channel = check_choice(channel, CHANNELS, "channel")
     purpose = check_choice(purpose, PURPOSES, "purpose")
+    get_or_404(session, Patient, patient_id)
+    [event] = record_consents(session, [patient_id], (channel,), (purpose,), granted=granted, source=source, at=at)
+    return event
+
+
+def record_consents(
+    session: Session,
+    patient_ids: Sequence[int],
+    channels: Sequence[str],
+    purposes: Sequence[str],
+    *,
+    granted: bool,
+    source: str,
+    at: datetime | None = None,
+) -> list[ConsentEvent]:
+    """The one writer of consent: append a grant or withdrawal for every patient × channel × purpose given.
+
+    Used by grants and withdrawals, SMS opt-out replies, merges and erasure; one audit event per patient.
+    The patients must exist (callers found them).
+
+    Raises:
+        ValidationError: unknown channel or purpose, empty source, naive ``at``.
+    """
+    for channel in channels:
+        check_choice(channel, CHANNELS, "channel")
+    for purpose in purposes:
+        check_choice(purpose, PURPOSES, "purpose")
     source = require_text(source, "source")
     when = utc(at, "at")
-    get_or_404(session, Patient, patient_id)
-    event = ConsentEvent(
-        patient_id=patient_id,
-        channel=channel,
-        purpose=purpose,
-        granted=granted,
-        source=source,
-        at=when,
-        recorded_at=utcnow(),
-    )
-    session.add(event)
+    recorded = utcnow()
+    events = [
+        ConsentEvent(
+            patient_id=pid,
+            channel=channel,
+            purpose=purpose,
+            granted=granted,
+            source=source,
+            at=when,
+            recorded_at=recorded,
+        )
+        for pid in patient_ids
+        for channel in channels
+        for purpose in purposes
+    ]
+    session.add_all(events)
     session.flush()
-    record_audit(session, [patient_id], "consent", {"channel": channel, "purpose": purpose, "granted": granted})
-    return event
+    if patient_ids:
+        detail: dict[str, object] = {"granted": granted}
+        detail |= {"channel": channels[0]} if len(channels) == 1 else {"channels": list(channels)}
+        detail |= {"purpose": purposes[0]} if len(purposes) == 1 else {"purposes": list(purposes)}
+        record_audit(session, list(patient_ids), "consent", detail)
+    return events
 
 
 def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *, at: datetime) -> bool:

@@ -13,7 +13,7 @@ from clinic_crm.errors import Conflict
 from clinic_crm.models import CHANNELS, PURPOSES, CarePlan, Patient, Reminder
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.audit import record_audit
-from clinic_crm.services.consent import record_consent
+from clinic_crm.services.consent import record_consents
 from clinic_crm.services.patient_rights.merge import merged_records
 from clinic_crm.services.patient_rights.registry import reference_tables
 from clinic_crm.values import aware
@@ -94,9 +94,7 @@ def erase_patient(session: Session, patient_id: int, *, at: datetime, by: str, r
                 update(table).where(table.c[ref.column].in_(ids), table.c[name].is_not(None)).values({name: REDACTED})
             )
     session.expire_all()
-    for channel in CHANNELS:
-        for purpose in PURPOSES:
-            record_consent(session, patient_id, channel, purpose, granted=False, source="erasure", at=when)
+    record_consents(session, [patient_id], CHANNELS, PURPOSES, granted=False, source="erasure", at=when)
     detail = {"by": by, "records": ids, "cancelled_reminders": int(cancelled), "ended_care_plans": int(ended)}
     record_audit(session, ids, "erase", detail)
     return get_or_404(session, Patient, patient_id)

@@ -18,7 +18,6 @@ from clinic_crm.models import (
     PURPOSES,
     Clinic,
     ClinicPause,
-    ConsentEvent,
     Greeting,
     InboundReply,
     MessageTemplate,
@@ -26,7 +25,7 @@ from clinic_crm.models import (
 )
 from clinic_crm.models.reminders import REMINDER_STATUSES
 from clinic_crm.services._common import get_or_404, require_text
-from clinic_crm.services.audit import record_audit
+from clinic_crm.services.consent import record_consents
 from clinic_crm.services.feedback.cases import record_reply
 from clinic_crm.services.reminders._tables import (
     t_clinic_pause,
@@ -35,7 +34,7 @@ from clinic_crm.services.reminders._tables import (
     t_patient,
     t_reminder,
 )
-from clinic_crm.values import aware, check_choice, check_locale, normalize_phone, utc, utcnow
+from clinic_crm.values import aware, check_choice, check_locale, normalize_phone, utc
 
 __all__ = [
     "OPT_OUT_KEYWORDS",
@@ -253,21 +252,7 @@ def handle_reply(session: Session, clinic_id: int, *, phone: str, text: str, at:
             .where(t_patient.c.clinic_id == clinic_id, t_patient.c.phone == e164)
             .order_by(t_patient.c.id)
         ).all()
-        recorded = utcnow()
-        session.add_all(
-            ConsentEvent(
-                patient_id=pid,
-                channel="sms",
-                purpose=purpose,
-                granted=False,
-                source="sms reply",
-                at=when,
-                recorded_at=recorded,
-            )
-            for pid in patient_ids
-            for purpose in PURPOSES
-        )
-        record_audit(session, patient_ids, "consent", {"channel": "sms", "granted": False, "via": "sms reply"})
+        record_consents(session, patient_ids, ("sms",), PURPOSES, granted=False, source="sms reply", at=when)
     else:
         record_reply(session, clinic, phone=e164, text=text, at=when)
     session.flush()
