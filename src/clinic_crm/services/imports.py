@@ -473,7 +473,11 @@ class _ChunkWriter:
         connection = self.session.connection()
         if self.copy_sql is not None:  # PostgreSQL: one array parameter instead of thousands
             sql = "SELECT external_id, id FROM patient WHERE clinic_id = %s AND external_id = ANY(%s)"
-            found.update(connection.exec_driver_sql(sql, (self.clinic_id, wanted)).all())
+            # never a prepared statement: psycopg prepares a statement run 5 times, and PostgreSQL's generic plan,
+            # made while the table was small, would scan the whole (growing) table on every chunk
+            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(sql, (self.clinic_id, wanted), prepare=False)  # type: ignore[call-arg]
+            found.update(cursor.fetchall())
             return found
         for start in range(0, len(wanted), _LOOKUP_SLICE):
             part = wanted[start : start + _LOOKUP_SLICE]
