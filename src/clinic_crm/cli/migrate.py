@@ -11,7 +11,12 @@ from clinic_crm.crm import ClinicCRM
 
 def register(subparsers: Any) -> None:
     """Add the ``migrate`` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser("migrate", help="upgrade the database schema")
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "migrate",
+        help="upgrade the database schema",
+        description="Create the clinic_crm tables, or upgrade them to the newest revision (Alembic upgrade head). "
+        "Safe to run again; the only command besides demo that creates a new SQLite file.",
+    )
     add_db_option(parser)
     parser.set_defaults(handler=run)
 

@@ -91,16 +91,30 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     """Add the ``reminders`` sub-command with ``plan`` and ``dispatch``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "reminders", help="plan and dispatch reminders", description=__doc__.split("\n\n")[0] if __doc__ else None
+        "reminders",
+        help="plan and dispatch reminders",
+        description="The commands a cron job or systemd timer runs: plan creates the reminders due within the "
+        "horizon; dispatch sends what is due.",
     )
     actions = parser.add_subparsers(dest="action", required=True)
 
-    plan = actions.add_parser("plan", help="create the reminders due within the horizon (idempotent)")
+    plan = actions.add_parser(
+        "plan",
+        help="create the reminders due within the horizon (idempotent)",
+        description="Create the reminders due within --horizon from care plans, booked visits, events and "
+        "greetings. Running it twice creates nothing new. Exit 0.",
+    )
     _add_common(plan)
     plan.add_argument("--horizon", default="7d", help="how far ahead to plan: 7d, 24h, 2w … (default %(default)s)")
     plan.set_defaults(handler=run_plan)
 
-    dispatch = actions.add_parser("dispatch", help="send the reminders that are due")
+    dispatch = actions.add_parser(
+        "dispatch",
+        help="send the reminders that are due",
+        description="Send the due reminders through --sender (one for each channel, e.g. http-sms,smtp), "
+        "re-checking consent, quiet hours and pauses per message; print sent / suppressed / deferred / held / "
+        "failed. Exit 1 when a delivery attempt failed.",
+    )
     _add_common(dispatch)
     dispatch.add_argument(
         "--sender",

@@ -149,3 +149,15 @@ def test_registry_redactions_overwrite_free_text(
     crm.patients.erase(patient.id, at=T0 + timedelta(days=2), by="Dr. Lin", reason="patient request")
     (note,) = [f["note"] for f in crm.patients.export(patient.id)["follow_ups"]]
     assert note == "[erased]"
+
+
+def test_sms_reply_texts_go_with_the_patient_unless_the_number_is_shared(crm: ClinicCRM, clinic: Clinic) -> None:
+    own = crm.patients.register(clinic.id, family_name="Lin", given_name="Mei", phone="0912-345-678")
+    mother = crm.patients.register(clinic.id, family_name="Chen", given_name="Yu", phone="0922-333-444")
+    crm.patients.register(clinic.id, family_name="Chen", given_name="Hao", phone="0922-333-444")  # family phone
+    crm.reminders.handle_reply(clinic.id, phone="0912-345-678", text="my knee still hurts", at=T0)
+    crm.reminders.handle_reply(clinic.id, phone="0922-333-444", text="can we move Tuesday?", at=T0)
+    crm.patients.erase(own.id, at=T0 + timedelta(days=1), by="dpo", reason="patient request")
+    crm.patients.erase(mother.id, at=T0 + timedelta(days=1), by="dpo", reason="patient request")
+    texts = {reply.phone: reply.text for reply in crm.reminders.replies(clinic.id)}
+    assert texts == {"+886912345678": "[erased]", "+886922333444": "can we move Tuesday?"}

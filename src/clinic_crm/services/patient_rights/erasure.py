@@ -6,11 +6,11 @@ import secrets
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from clinic_crm.errors import Conflict
-from clinic_crm.models import CHANNELS, PURPOSES, CarePlan, Patient, Reminder
+from clinic_crm.models import CHANNELS, PURPOSES, CarePlan, InboundReply, Patient, Reminder
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.audit import record_audit
 from clinic_crm.services.consent import record_consents
@@ -28,6 +28,7 @@ REDACTED = "[erased]"
 _REMINDER = cast(Table, Reminder.__table__)  # type: ignore[attr-defined]
 _CARE_PLAN = cast(Table, CarePlan.__table__)  # type: ignore[attr-defined]
 _PATIENT = cast(Table, Patient.__table__)  # type: ignore[attr-defined]
+_REPLY = cast(Table, InboundReply.__table__)  # type: ignore[attr-defined]
 
 
 def erase_patient(session: Session, patient_id: int, *, at: datetime, by: str, reason: str) -> Patient:
@@ -64,6 +65,7 @@ def erase_patient(session: Session, patient_id: int, *, at: datetime, by: str, r
     if patient.merged_into_id is not None:
         raise Conflict(f"patient {patient_id} was merged into patient {patient.merged_into_id}; erase that one")
     ids = [patient_id, *merged_records(session, patient_id)]
+    phones = set(session.scalars(select(_PATIENT.c.phone).where(_PATIENT.c.id.in_(ids), _PATIENT.c.phone.is_not(None))))
     session.execute(
         update(_PATIENT)
         .where(_PATIENT.c.id.in_(ids))
@@ -88,6 +90,19 @@ def erase_patient(session: Session, patient_id: int, *, at: datetime, by: str, r
     ended = session.execute(
         update(_CARE_PLAN).where(_CARE_PLAN.c.patient_id.in_(ids), _CARE_PLAN.c.active.is_(True)).values(active=False)
     ).rowcount  # type: ignore[attr-defined]
+    # SMS replies are kept by number: their words go with the patient, unless someone else of the clinic still
+    # has that number (a family phone: the reply may be theirs)
+    still_used = set(
+        session.scalars(
+            select(_PATIENT.c.phone).where(_PATIENT.c.clinic_id == patient.clinic_id, _PATIENT.c.phone.in_(phones))
+        )
+    )
+    if phones - still_used:
+        session.execute(
+            update(_REPLY)
+            .where(_REPLY.c.clinic_id == patient.clinic_id, _REPLY.c.phone.in_(phones - still_used))
+            .values(text=REDACTED)
+        )
     for ref, table in reference_tables():
         for name in ref.redact:
             session.execute(
