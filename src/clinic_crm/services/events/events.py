@@ -193,6 +193,7 @@ def _notify_registered(session: Session, event: Event, *, kind: str, key: Callab
 
 def update_event(
     session: Session,
+    /,
     event_id: int,
     *,
     at: datetime,
@@ -201,6 +202,7 @@ def update_event(
     ends_at: datetime | _Unset = UNSET,
     location: str | _Unset = UNSET,
     capacity: int | None | _Unset = UNSET,
+    **unknown: object,
 ) -> Event:
     """Change an event's title, time, place or capacity (fields not given stay as they are).
 
@@ -217,10 +219,14 @@ def update_event(
 
     Raises:
         NotFound: no such event.
-        ValidationError, NaiveDatetimeError: a malformed field (``.field`` names it), ``ends_at`` not after
-            ``starts_at``.
+        ValidationError, NaiveDatetimeError: a malformed or unknown field (``.field`` names it), ``ends_at`` not
+            after ``starts_at``.
         Conflict: the event is cancelled or closed; the new capacity is below the seats already held.
     """
+    for name in unknown:
+        raise ValidationError(
+            f"{name} is not an event field; expected title, starts_at, ends_at, location or capacity", field=name
+        )
     changed_at = aware(at, "at")
     new_title = None if isinstance(title, _Unset) else check_title(title)
     new_location = None if isinstance(location, _Unset) else check_location(location)
