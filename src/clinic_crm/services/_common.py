@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from clinic_crm.errors import NotFound, ValidationError
 from clinic_crm.models import Base
-from clinic_crm.values import check_unicode
+from clinic_crm.values import aware, check_unicode, utcnow
 
-__all__ = ["MAX_ID", "check_id", "get_or_404", "require_text", "optional_text"]
+__all__ = ["MAX_ID", "check_id", "get_or_404", "require_text", "optional_text", "claim_run_clock"]
 
 M = TypeVar("M", bound=Base)
 
@@ -56,3 +58,26 @@ def optional_text(value: object, field: str, *, max_length: int = 200) -> str | 
     if value is None:
         return None
     return require_text(value, field, max_length=max_length)
+
+
+def claim_run_clock(
+    now: datetime | None, *, limit: object, lease: object, batch_size: object
+) -> Callable[[], datetime]:
+    """Check the arguments every claim loop takes (``dispatch``, ``publish_due``); return its clock.
+
+    The clock returns ``now`` when one was given, else reads the current time afresh at every step.
+
+    Raises:
+        ValidationError: ``limit`` not ``None`` or a non-negative integer, ``lease`` not a positive timedelta,
+            ``batch_size`` not a positive integer; ``NaiveDatetimeError`` for a naive ``now``.
+    """
+    fixed = None if now is None else aware(now, "now")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValidationError("limit must be None or a non-negative integer", field="limit")
+    if not isinstance(lease, timedelta) or lease <= timedelta(0):
+        raise ValidationError("lease must be a positive timedelta", field="lease")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValidationError("batch_size must be a positive integer", field="batch_size")
+    if fixed is not None:
+        return lambda: fixed
+    return utcnow

@@ -35,9 +35,9 @@ from clinic_crm.errors import DeliveryError, ValidationError
 from clinic_crm.messaging.post import PublicPost
 from clinic_crm.models import Clinic, Incident
 from clinic_crm.models.posts import Post
+from clinic_crm.services._common import claim_run_clock
 from clinic_crm.services.posts.rules import choose_text
 from clinic_crm.services.reminders.dispatch import RetryPolicy
-from clinic_crm.values import aware, utcnow
 
 __all__ = ["PublishReport", "publish_due", "claim_query", "public_post", "DEFAULT_BATCH_SIZE", "DEFAULT_POLICY"]
 
@@ -117,16 +117,9 @@ def publish_due(
     Raises:
         ValidationError: a malformed argument (nothing claimed).
     """
-    fixed = None if now is None else aware(now, "now")
-    clock: Callable[[], datetime] = (lambda: fixed) if fixed is not None else utcnow  # noqa: E731
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValidationError("limit must be None or a non-negative integer", field="limit")
-    if not isinstance(lease, timedelta) or lease <= timedelta(0):
-        raise ValidationError("lease must be a positive timedelta", field="lease")
+    clock = claim_run_clock(now, limit=limit, lease=lease, batch_size=batch_size)
     if not callable(getattr(publisher, "publish", None)):
         raise ValidationError("publisher must have a publish(post) method", field="publisher")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValidationError("batch_size must be a positive integer", field="batch_size")
     policy = policy or DEFAULT_POLICY
     dialect = factory.kw["bind"].dialect.name
     report = PublishReport()

@@ -60,6 +60,7 @@ from clinic_crm.errors import DeliveryError, ValidationError
 from clinic_crm.messaging.message import Attachment, OutboundMessage, calendar_attachment
 from clinic_crm.messaging.render import TemplateText, locale_candidates, message_fields, render_message
 from clinic_crm.models.patients import display_name
+from clinic_crm.services._common import claim_run_clock
 from clinic_crm.services.consent import DEFAULT_CONSENT
 from clinic_crm.services.reminders._prepared import Prepared, instant_binder, prepare
 from clinic_crm.services.reminders._tables import (
@@ -72,7 +73,7 @@ from clinic_crm.services.reminders._tables import (
     t_visit,
 )
 from clinic_crm.services.reminders.quiet import in_quiet_hours, quiet_hours_end
-from clinic_crm.values import aware, is_fixed_line, utcnow
+from clinic_crm.values import is_fixed_line
 
 __all__ = ["DispatchReport", "RetryPolicy", "dispatch_due", "HOLD_RECHECK", "DEFAULT_BATCH_SIZE"]
 
@@ -235,16 +236,9 @@ def dispatch_due(
     Raises:
         ValidationError: a malformed argument (nothing claimed).
     """
-    fixed = None if now is None else aware(now, "now")
-    clock: Callable[[], datetime] = (lambda: fixed) if fixed is not None else utcnow  # noqa: E731
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValidationError("limit must be None or a non-negative integer", field="limit")
-    if not isinstance(lease, timedelta) or lease <= timedelta(0):
-        raise ValidationError("lease must be a positive timedelta", field="lease")
+    clock = claim_run_clock(now, limit=limit, lease=lease, batch_size=batch_size)
     if not callable(getattr(sender, "send", None)):
         raise ValidationError("sender must have a send(message) method", field="sender")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValidationError("batch_size must be a positive integer", field="batch_size")
     policy = policy or RetryPolicy()
     report = DispatchReport()
     cache = _CallCache()
