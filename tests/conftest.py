@@ -15,7 +15,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from clinic_crm import ClinicCRM
@@ -54,6 +54,9 @@ def pg_server_url() -> Iterator[str]:
         upgrade(engine)
         engine.dispose()
         yield url
+        cleaner = _CLEANERS.pop(url, None)
+        if cleaner is not None:
+            cleaner.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -66,12 +69,31 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _truncate_pg(url: str) -> None:
-    engine = create_engine(url)
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+_CLEANERS: dict[str, Engine] = {}
+
+
+def _empty_pg(url: str) -> None:
+    """Empty every table and restart every sequence (ids start at 1 again).
+
+    One ``DELETE`` per table in foreign-key order and one ``setval`` per sequence, sent as two statements on a
+    kept connection: about 5 ms, where ``TRUNCATE … RESTART IDENTITY`` of 38 tables took 0.15–0.7 s per test
+    (it replaces every table's and index's files).
+    """
+    engine = _CLEANERS.get(url)
+    if engine is None:
+        engine = _CLEANERS[url] = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+        sequences = (
+            conn.exec_driver_sql(
+                "SELECT quote_ident(sequence_schema) || '.' || quote_ident(sequence_name)"
+                " FROM information_schema.sequences WHERE sequence_schema = current_schema()"
+            )
+            .scalars()
+            .all()
+        )
+        conn.exec_driver_sql("; ".join(f'DELETE FROM "{table.name}"' for table in reversed(metadata.sorted_tables)))
+        if sequences:
+            conn.exec_driver_sql("SELECT " + ", ".join(f"setval('{name}', 1, false)" for name in sequences))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -89,7 +111,7 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copyfile(template, path)
         return f"sqlite:///{path}"
     url = str(request.getfixturevalue("pg_server_url"))
-    _truncate_pg(url)
+    _empty_pg(url)
     return url
 
 
