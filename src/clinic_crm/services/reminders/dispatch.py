@@ -271,7 +271,7 @@ class _Steps:
     """One DB-API connection for a dispatch call, with one short transaction per step (:meth:`run`).
 
     When the factory is bound to an ``Engine`` the call keeps one pooled connection and controls
-    transactions on the DB-API connection itself (SQLite: the same ``BEGIN IMMEDIATE`` as ``db.py``'s
+    transactions on the DB-API connection itself (SQLite: the same ``BEGIN IMMEDIATE`` as ``clinic_crm.db``'s
     engines); every statement runs on its raw cursor (see :mod:`._prepared`), since SQLAlchemy's
     per-transaction and per-statement bookkeeping would cost more than the statements.  A factory
     bound to anything else gets a session transaction of that factory per step.
