@@ -208,3 +208,34 @@ def test_mentions_newest_first_and_filters(crm: ClinicCRM, clinic_id: int, row: 
     assert err.value.field == "sentiment"
     with pytest.raises(ValidationError):
         crm.reputation.mentions(clinic_id, since=datetime(2026, 1, 1))
+
+
+def test_chunks_count_alert_and_apply_rows_in_order(
+    crm: ClinicCRM, clinic_id: int, row: RowFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 3: a key repeated within and across chunks, keys stored before, keyword hits on new ones only."""
+    from clinic_crm.services.reputation import ingest as module
+
+    monkeypatch.setattr(module, "CHUNK_SIZE", 3)
+    crm.reputation.watch(clinic_id, keywords=["Dr Lin"], now=T0)
+    crm.reputation.ingest(clinic_id, [row(external_id="old", text="plain", rating=None)], now=T0)
+    rows = [
+        row(external_id="a", text="plain", rating=None),
+        row(external_id="old", text="Dr Lin, terrible", rating=None),  # an update: no alert, sentiment again
+        row(external_id="a", text="still plain", rating=4),  # same chunk: create then update
+        row(external_id="b", text="Dr Lin was kind", replied_at=T0),
+        row(external_id="a", text="Dr Lin again", rating=1),  # another chunk: an update, no alert
+        row(external_id="c", text="x", rating=9),  # rejected
+        row(external_id="d", text="dr lin", rating=None),
+    ]
+    report = crm.reputation.ingest(clinic_id, rows, now=T0 + timedelta(hours=1))
+    assert (report.created, report.updated) == (3, 3)
+    assert [(e.row, e.field) for e in report.rejected] == [(6, "rating")]
+    stored = {m.external_id: m for m in crm.reputation.mentions(clinic_id)}
+    assert sorted(stored) == ["a", "b", "d", "old"]
+    assert (stored["a"].text, stored["a"].rating, stored["a"].sentiment) == ("Dr Lin again", 1, "negative")
+    assert (stored["old"].text, stored["old"].sentiment) == ("Dr Lin, terrible", "negative")
+    assert stored["old"].updated_at == T0 + timedelta(hours=1) and stored["old"].created_at == T0
+    assert stored["b"].replied_at == T0 and stored["d"].sentiment == "neutral"
+    alerted = {a.mention_id for a in crm.reputation.alerts(clinic_id)}
+    assert alerted == {stored["b"].id, stored["d"].id}

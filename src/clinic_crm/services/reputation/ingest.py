@@ -1,9 +1,16 @@
 """Ingest mentions: validated per row in Python, written per chunk with one bulk upsert.
 
-Each chunk of valid rows costs one look-up of the keys already stored (to count created/updated and decide
-keyword alerts), one driver-level ``executemany`` of ``INSERT … ON CONFLICT (clinic_id, source, external_id)
-DO UPDATE`` (the same statement on SQLite and PostgreSQL), and — only when keywords matched — one look-up of
-the new ids and one insert of their alerts.
+Each chunk of valid rows is written with ``INSERT … ON CONFLICT (clinic_id, source, external_id) DO UPDATE``:
+
+* on PostgreSQL as **one statement** whose rows come from ``unnest`` of one array per column (one round trip
+  per chunk instead of one per row); its ``RETURNING id, (xmax = 0)`` tells which rows were created (a row
+  inserted by this statement has no locker; one updated through ``ON CONFLICT`` carries the lock of its
+  conflict check), so no look-up of the stored keys is needed;
+* on SQLite (in-process, no round trips) as one driver-level ``executemany``, after one look-up of the keys
+  already stored (to count created/updated and decide keyword alerts).
+
+Keyword alerts, when keywords matched new mentions, cost one insert of their alerts (and on SQLite one look-up
+of the new ids).
 
 Semantics:
 
@@ -63,9 +70,6 @@ _COLUMNS = (
     "updated_at",
 )
 _LOOKUP_SLICE = 2000  # external ids per SELECT … IN (…), well below SQLite's parameter limit
-_LOOKUP_PG = (
-    "SELECT external_id, id FROM mention WHERE clinic_id = %s AND source = %s AND external_id = ANY(%s::varchar[])"
-)
 _LOOKUP_SQLITE = "SELECT external_id, id FROM mention WHERE clinic_id = ? AND source = ? AND external_id IN ({marks})"
 
 
@@ -209,9 +213,11 @@ class _Writer:
         self.negatives = negatives
         dialect = session.connection().dialect
         self.postgres = dialect.name == "postgresql"
-        # Driver-level executemany of one plain statement (identical on SQLite and PostgreSQL): SQLAlchemy's
-        # per-row parameter handling costs more than the insert.  Every instant still goes through the
-        # column type's own bind processor (or a verified equivalent), so what is stored is identical.
+        # SQLite: driver-level executemany of one plain statement: SQLAlchemy's per-row parameter handling
+        # costs more than the insert.  Every instant still goes through the column type's own bind processor
+        # (or a verified equivalent), so what is stored is identical.  PostgreSQL: one statement per chunk over
+        # arrays sent in binary (``%b``: psycopg's text form escapes every element with a regex), the instants
+        # as the aware UTC datetimes ``values.aware`` made, which a ``timestamptz`` column stores as given.
         quote = dialect.identifier_preparer.quote
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         updated = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in ("text", "rating", "sentiment", "updated_at"))
@@ -220,25 +226,28 @@ class _Writer:
             f"ON CONFLICT (clinic_id, source, external_id) DO UPDATE SET {updated}, "
             f"replied_at = coalesce(excluded.replied_at, mention.replied_at)"
         )
+        self.sql_pg = (
+            f"INSERT INTO mention ({', '.join(map(quote, _COLUMNS))}) "
+            "SELECT %s::int, r.source, r.external_id, r.text, r.rating, r.posted_at, r.sentiment, r.author, r.url, "
+            "r.replied_at, %s::timestamptz, %s::timestamptz FROM unnest(%b::varchar[], "
+            "%b::varchar[], %b::text[], %b::int[], %b::timestamptz[], %b::varchar[], %b::varchar[], "
+            "%b::varchar[], %b::timestamptz[]) AS r(source, external_id, text, rating, posted_at, sentiment, "
+            f"author, url, replied_at) ON CONFLICT (clinic_id, source, external_id) DO UPDATE SET {updated}, "
+            "replied_at = coalesce(excluded.replied_at, mention.replied_at) "
+            "RETURNING source, external_id, id, (xmax = 0)"
+        )
         processor = _TABLE.c.posted_at.type.dialect_impl(dialect).bind_processor(dialect)
         self.instant: Callable[[Any], Any] = _fast_instant(processor) if processor is not None else _same
         self.stamp_value = self.instant(stamp)
 
     def _existing(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        """``{(source, external_id): id}`` of the stored mentions among ``keys`` (per source, index seeks)."""
+        """SQLite: ``{(source, external_id): id}`` of the stored mentions among ``keys`` (per source, index seeks)."""
         by_source: dict[str, list[str]] = {}
         for source, external_id in keys:
             by_source.setdefault(source, []).append(external_id)
         found: dict[tuple[str, str], int] = {}
         connection = self.session.connection()
         for source, ids in by_source.items():
-            if self.postgres:  # one array parameter instead of thousands
-                # never a prepared statement: psycopg prepares a statement run 5 times, and PostgreSQL's generic
-                # plan, made while the table was small, would scan the whole (growing) table on every chunk
-                cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                cursor.execute(_LOOKUP_PG, (self.clinic_id, source, ids), prepare=False)  # type: ignore[call-arg]
-                found.update(((source, external_id), ident) for external_id, ident in cursor.fetchall())
-                continue
             for start in range(0, len(ids), _LOOKUP_SLICE):
                 part = ids[start : start + _LOOKUP_SLICE]
                 sql = _LOOKUP_SQLITE.format(marks=", ".join("?" * len(part)))
@@ -262,6 +271,9 @@ class _Writer:
                 if row["replied_at"] is not None:
                     earlier["replied_at"] = row["replied_at"]
                 report.updated += 1
+        if self.postgres:
+            self._write_pg(by_key, report)
+            return
         existing = self._existing(by_key)
         report.updated += len(existing)
         report.created += len(by_key) - len(existing)
@@ -294,27 +306,73 @@ class _Writer:
                 )
             )
         self.session.connection().exec_driver_sql(self.sql, records)
-        if existing:  # ORM objects of these mentions already in the session must not keep stale values
-            stale = set(existing.values())
-            for instance in list(self.session.identity_map.values()):
-                if isinstance(instance, Mention) and instance.id in stale:
-                    self.session.expire(instance)
+        self._expire(set(existing.values()))
         if hits:
-            ids = self._existing(hits)
-            self.session.execute(
-                insert(_ALERT),
-                [
-                    {
-                        "clinic_id": self.clinic_id,
-                        "kind": "keyword",
-                        "mention_id": ids[key],
-                        "opened_at": self.stamp,
-                        "detail": f"keyword: {word}"[:500],
-                        "status": "open",
-                    }
-                    for key, word in hits.items()
-                ],
-            )
+            self._open_alerts(hits, self._existing(hits))
+
+    def _write_pg(self, by_key: dict[tuple[str, str], dict[str, Any]], report: IngestReport) -> None:
+        """PostgreSQL: the chunk as one ``INSERT … SELECT FROM unnest(…) ON CONFLICT … RETURNING``."""
+        negatives, keywords = self.negatives, self.keywords
+        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
+        sources, externals, texts, ratings, posted, sentiments, authors, urls, replied = columns
+        first_hits: dict[tuple[str, str], str] = {}
+        for key, row in by_key.items():
+            rating = row["rating"]
+            folded = fold(row["text"]) if rating is None or keywords else ""
+            if keywords:
+                first = row.get("_first_text")
+                hit = keywords.first(fold(first) if first is not None else folded)
+                if hit is not None:
+                    first_hits[key] = hit
+            sources.append(key[0])
+            externals.append(key[1])
+            texts.append(row["text"])
+            ratings.append(rating)
+            posted.append(row["posted_at"])  # already UTC (values.aware); the column is timestamptz
+            sentiments.append(sentiment_of(rating, folded, negatives))
+            authors.append(row["author"])
+            urls.append(row["url"])
+            replied.append(row["replied_at"])
+        cursor = self.session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        # never prepared: the statement's text is the same for every chunk, its plan need not be kept
+        cursor.execute(self.sql_pg, (self.clinic_id, self.stamp, self.stamp, *columns), prepare=False)  # type: ignore[call-arg]
+        created: dict[tuple[str, str], int] = {}
+        stale: set[int] = set()
+        for source, external_id, ident, is_new in cursor.fetchall():
+            if is_new:
+                created[(source, external_id)] = ident
+            else:
+                stale.add(ident)
+        report.created += len(created)
+        report.updated += len(by_key) - len(created)
+        self._expire(stale)
+        hits = {key: word for key, word in first_hits.items() if key in created}
+        if hits:
+            self._open_alerts(hits, created)
+
+    def _expire(self, ids: set[int]) -> None:
+        """ORM objects of these (updated) mentions already in the session must not keep stale values."""
+        if ids:
+            for instance in list(self.session.identity_map.values()):
+                if isinstance(instance, Mention) and instance.id in ids:
+                    self.session.expire(instance)
+
+    def _open_alerts(self, hits: dict[tuple[str, str], str], ids: Mapping[tuple[str, str], int]) -> None:
+        """One keyword alert per new mention in ``hits`` (``{key: keyword}``), ``ids`` giving their ids."""
+        self.session.execute(
+            insert(_ALERT),
+            [
+                {
+                    "clinic_id": self.clinic_id,
+                    "kind": "keyword",
+                    "mention_id": ids[key],
+                    "opened_at": self.stamp,
+                    "detail": f"keyword: {word}"[:500],
+                    "status": "open",
+                }
+                for key, word in hits.items()
+            ],
+        )
 
 
 #: Instants on which a fast formatter must agree with the dialect's own processor (micro- and whole seconds).
