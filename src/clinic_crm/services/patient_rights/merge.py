@@ -13,6 +13,7 @@ from clinic_crm.models import CHANNELS, PURPOSES, CarePlan, ConsentEvent, Patien
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.audit import record_audit
 from clinic_crm.services.consent import record_consent
+from clinic_crm.services.patient_rights.merge_registrations import cancel_duplicate_registrations
 from clinic_crm.services.patient_rights.registry import reference_tables
 from clinic_crm.values import aware
 
@@ -53,7 +54,9 @@ def merge_patients(session: Session, keep_id: int, merge_id: int, *, at: datetim
     Visits (with their survey invitations and responses), care plans, reminders, follow-ups, consent
     events and every other record of the registry move to the kept patient.  A pending reminder of the
     merged record that would duplicate one of the kept patient's (same kind, visit and due time) is
-    cancelled, and so is a duplicate active care plan (same kind and visit kind).  Consent per channel ×
+    cancelled, and so is a duplicate active care plan (same kind and visit kind).  Where both records hold a
+    place at one event, one registration is kept (a confirmed seat over a waitlist place, else the earlier) and
+    the other cancelled, its seats freed for the waitlist (``merge_registrations``).  Consent per channel ×
     purpose becomes the latest explicit event of either record, a withdrawal winning a tie (written as a
     consent event with source ``"merge"`` where the moved history alone would say otherwise).  Blank
     phone, e-mail, birth date and external id of the kept patient are filled from the merged record.
@@ -91,6 +94,7 @@ def merge_patients(session: Session, keep_id: int, merge_id: int, *, at: datetim
         if record.erased_at is not None:
             raise Conflict(f"patient {record.id} was erased; erased records cannot be merged")
     kept_id, gone_id = keep.id, merged.id
+    dropped = cancel_duplicate_registrations(session, kept_id, gone_id, when)
     cancelled = _cancel_duplicate_reminders(session, kept_id, gone_id)
     moved: dict[str, int] = {}
     for ref, table in reference_tables():
@@ -108,6 +112,8 @@ def merge_patients(session: Session, keep_id: int, merge_id: int, *, at: datetim
     keep.updated_at = when
     session.flush()
     detail: dict[str, Any] = {"kept": kept_id, "merged": gone_id, "by": by, "moved": moved, "cancelled": cancelled}
+    if dropped:
+        detail["registrations_cancelled"] = dropped
     record_audit(session, [kept_id, gone_id], "merge", detail)
     return keep
 
