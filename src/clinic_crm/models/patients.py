@@ -63,6 +63,7 @@ class Patient(Base, table=True):
         UniqueConstraint("clinic_id", "external_id"),
         Index(None, "clinic_id", "phone"),
         Index(None, "clinic_id", "email"),
+        Index(None, "clinic_id", "updated_at"),  # the reply check's "patients changed?" seek (reputation/guard.py)
     )
 
     id: int = Field(default=None, primary_key=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
 from clinic_crm import ClinicCRM, NaiveDatetimeError, NotFound, ValidationError
+from clinic_crm.services.patients import register_patient
 from clinic_crm.testing import make_patient
 from tests.conftest import T0
 from tests.services.reputation.conftest import RowFactory
@@ -115,3 +117,37 @@ def test_a_renamed_patient_is_known_at_the_next_reply(crm: ClinicCRM, clinic_id:
     crm.patients.update(patient.id, family_name="Chang")
     with pytest.raises(ValidationError):
         crm.reputation.reply(mention_id, text="Thank you Amy Chang", at=T0, by="Mei")
+
+
+def test_names_are_rebuilt_only_when_patients_change_and_every_change_is_seen(
+    crm: ClinicCRM, clinic_id: int, mention_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "patients changed?" test: nothing changed → the cached index; a patient added (even with an old
+    stamp), renamed or erased → seen by the very next reply."""
+    from clinic_crm.services.reputation import guard
+
+    builds: list[int] = []
+    real = guard.NameIndex
+
+    def counting(names: object) -> guard.NameIndex:
+        builds.append(1)
+        return real(names)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(guard, "NameIndex", counting)
+    amy = make_patient(crm, clinic_id, family_name="Liu", given_name="Amy", phone=None, email=None)
+    assert amy.id is not None
+    crm.reputation.reply(mention_id, text="Thank you, Bo Chen", at=T0, by="Mei")
+    crm.reputation.reply(mention_id, text="Thank you, Bo Chen", at=T0, by="Mei")
+    assert len(builds) == 1  # unchanged patients: the index is reused
+    # a patient registered with a stamp older than the newest change (max(id) sees it)
+    with Session(crm.engine) as session, session.begin():
+        register_patient(session, clinic_id, family_name="Chen", given_name="Bo", now=T0 - timedelta(days=400))
+    with pytest.raises(ValidationError):
+        crm.reputation.reply(mention_id, text="Thank you, Bo Chen", at=T0, by="Mei")
+    crm.patients.update(amy.id, given_name="Ann")  # a rename, stamped now (max(updated_at))
+    with pytest.raises(ValidationError):
+        crm.reputation.reply(mention_id, text="Dear Ann Liu", at=T0, by="Mei")
+    assert crm.reputation.reply(mention_id, text="Dear Amy Liu", at=T0, by="Mei").reply_text == "Dear Amy Liu"
+    crm.patients.erase(amy.id, at=datetime.now(UTC), by="Mei", reason="patient request")
+    assert crm.reputation.reply(mention_id, text="Dear Ann Liu", at=T0, by="Mei").reply_text == "Dear Ann Liu"
+    assert len(builds) == 4  # one build per change, none per reply

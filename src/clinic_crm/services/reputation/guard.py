@@ -17,8 +17,18 @@ Pure checks plus the per-clinic name index (no ORM objects):
 The names live in a :class:`NameIndex`: a set of the folded name forms plus, per first character, the lengths
 of the forms starting with it — a reply of ``n`` characters costs about ``n`` × (a few lengths) set look-ups,
 whatever the number of patients.  Building the index for 100,000 patients takes a few hundred milliseconds, so
-it is kept per database engine and clinic and reused while the clinic's patients are unchanged: a cheap query
-(``count``, ``max(id)``, ``max(updated_at)`` of the clinic's patients) is its fingerprint.
+it is kept per database engine and clinic and reused while the clinic's patients are unchanged.  Whether they
+changed is asked on every check by one statement of two index seeks, whatever the number of patients:
+
+* ``max(updated_at)`` of the clinic's patients (index ``patient (clinic_id, updated_at)``, revision 0010) —
+  every change of a name (``update``, an import's update, erasure, merge) stamps ``updated_at``;
+* ``max(id)`` of all patients (the primary key) — a new patient, whatever the stamp it was given.  A patient of
+  another clinic rebuilds this clinic's index too: harmless, it only costs the rebuild.
+
+(A ``count(*)`` would also see deletions, but it reads every index entry of the clinic — the 20 ms this
+replaced — and patients are never deleted: erasure and merge keep the row.)  A rename stamped *earlier* than the
+clinic's newest ``updated_at`` (a caller passing an old ``now``, or machines whose clocks disagree) moves
+neither, and is seen at the clinic's next change.
 """
 
 from __future__ import annotations
@@ -115,11 +125,11 @@ _CACHE_LOCK = threading.Lock()
 def names_of_clinic(session: Session, clinic_id: int) -> NameIndex:
     """The :class:`NameIndex` of every patient of the clinic, rebuilt only when their fingerprint changed."""
     p = Patient.__table__  # type: ignore[attr-defined]
-    row = session.execute(
-        select(func.count(), func.max(p.c.id), func.max(p.c.updated_at)).where(p.c.clinic_id == clinic_id)
-    ).one()
-    stamp: datetime | None = row[2]
-    fingerprint = (int(row[0]), row[1], None if stamp is None else stamp.isoformat())
+    changed = select(func.max(p.c.updated_at)).where(p.c.clinic_id == clinic_id).scalar_subquery()
+    newest = select(func.max(p.c.id)).scalar_subquery()
+    row = session.execute(select(changed, newest)).one()
+    stamp: datetime | None = row[0]
+    fingerprint = (None if stamp is None else stamp.isoformat(), row[1])
     engine = session.get_bind().engine
     with _CACHE_LOCK:
         cached = _CACHE.get(engine, {}).get(clinic_id)
