@@ -97,6 +97,7 @@ def seed(url: str, rows: int) -> None:
                         "starts_at": NOW + timedelta(days=2 + i % 27, hours=1 + i % 9),
                         "kind": "checkup",
                         "status": "booked",
+                        "created_at": created,
                     }
                     for i in ids
                 ],
@@ -113,6 +114,7 @@ def seed(url: str, rows: int) -> None:
                             "completed_at": NOW - timedelta(days=170 + i % 20, hours=-1),
                             "kind": "cleaning",
                             "status": "completed",
+                            "created_at": created,
                         }
                         for i in recalled
                     ],

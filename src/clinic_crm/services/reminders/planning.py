@@ -188,23 +188,25 @@ def _birthdays(session: Session, now: datetime, until: datetime) -> int:
     )
     zones = session.scalars(select(t_patient.c.timezone).select_from(greeted[0]).where(*greeted[1:]).distinct())
     dialect = session.get_bind().dialect.name
+    born = t_patient.c.birth_date
+    born_on = extract("month", born) * 100 + extract("day", born)  # one key per month/day, e.g. 304
+    integer = t_patient.c.id.type
     made = 0
     for timezone in sorted(zones):
         days = _birthday_days(now, until, timezone)
         for start in range(0, len(days), _DAYS_PER_STATEMENT):
+            chunk = days[start : start + _DAYS_PER_STATEMENT]
             table = union_all(
                 *(
                     select(
-                        bound(month, t_patient.c.id.type, dialect).label("month"),
-                        bound(day, t_patient.c.id.type, dialect).label("day"),
-                        bound(year, t_patient.c.id.type, dialect).label("year"),
+                        bound(month * 100 + day, integer, dialect).label("born_on"),
+                        bound(year, integer, dialect).label("year"),
                         bound(due, UTCDateTime(), dialect).label("due"),
                         bound(expires, UTCDateTime(), dialect).label("expires"),
                     )
-                    for month, day, year, due, expires in days[start : start + _DAYS_PER_STATEMENT]
+                    for month, day, year, due, expires in chunk
                 )
             ).subquery("birthday_day")
-            born = t_patient.c.birth_date
             values = reminder_values(
                 clinic_id=t_patient.c.clinic_id,
                 patient_id=t_patient.c.id,
@@ -219,11 +221,11 @@ def _birthdays(session: Session, now: datetime, until: datetime) -> int:
             made += insert_select(
                 session,
                 values,
-                greeted[0].join(
-                    table, (extract("month", born) == table.c.month) & (extract("day", born) == table.c.day)
-                ),
+                greeted[0].join(table, born_on == table.c.born_on),
                 *greeted[1:],
                 t_patient.c.timezone == timezone,
+                # the same days as a plain list first: most patients are dropped before the join
+                born_on.in_(sorted({month * 100 + day for month, day, _y, _d, _e in chunk})),
                 extract("year", born) < table.c.year,
             )
     return made

@@ -133,8 +133,18 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         gone.update(
             session.scalars(select(t_patient.c.id).where(t_patient.c.id.in_(ids[start : start + 1000]), ~contactable()))
         )
-    if gone:
-        rows = [row for row in rows if row["patient_id"] not in gone]
+    # keys planned before are dropped here (one indexed read per 1000), so an idempotent re-run inserts nothing;
+    # ON CONFLICT still settles a race with another planner
+    keys = [row["plan_key"] for row in rows if row["plan_key"] is not None]
+    taken: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        taken.update(
+            session.scalars(select(t_reminder.c.plan_key).where(t_reminder.c.plan_key.in_(keys[start : start + 1000])))
+        )
+    if gone or taken:
+        rows = [row for row in rows if row["patient_id"] not in gone and row["plan_key"] not in taken]
+    if not rows:
+        return 0
     stmt = _insert(session).on_conflict_do_nothing(index_elements=["plan_key"]).returning(t_reminder.c.id)
     inserted = 0
     for start in range(0, len(rows), INSERT_BATCH):
