@@ -138,7 +138,9 @@ def _plan_batch(session: Session, plans: Any, now: datetime, until: datetime) ->
                 update(t_reminder)
                 .where(
                     t_reminder.c.care_plan_id.in_(plan_ids),
-                    t_reminder.c.status == "pending",
+                    # status inside a function: without statistics SQLite would otherwise walk every pending row
+                    # through the status index instead of the plans' few rows through care_plan_id's
+                    func.coalesce(t_reminder.c.status, "") == "pending",
                     or_(t_reminder.c.plan_key.is_(None), t_reminder.c.plan_key.not_in(wanted)),
                 )
                 .values(status="cancelled", suppressed_reason=why),
