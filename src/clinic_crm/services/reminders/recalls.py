@@ -3,7 +3,8 @@
 A recall's due time is ``every`` after the last completed visit on the patient's local wall clock
 (``relativedelta`` month ends, RRULE occurrences), which SQL cannot say on SQLite; so the plans are read in
 batches of :data:`BATCH` (keyset by id, memory flat), and each batch costs a fixed number of statements: two
-grouped reads of visits, one batched insert, two cancelling ``UPDATE`` s and one reviving ``UPDATE``.  A plan whose
+grouped reads of visits, one read of the plans' reminders, then only what changed: one batched insert, at most
+two cancelling ``UPDATE`` s and one reviving ``UPDATE`` (an idempotent run writes nothing).  A plan whose
 stored ``every`` no longer parses is skipped (logged by id) and never stops planning.
 """
 
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -130,33 +131,44 @@ def _plan_batch(session: Session, plans: Any, now: datetime, until: datetime) ->
                     )
                 )
         (satisfied_plans if satisfied else other_plans).append(plan.id)
-    wanted = [row["plan_key"] for row in rows]
-    # pending recalls satisfied by a booking, or superseded by a newer visit, are cancelled; the keys wanted stay
-    for plan_ids, why in ((satisfied_plans, "satisfied"), (other_plans, "superseded")):
-        if plan_ids:
-            session.execute(
-                update(t_reminder)
-                .where(
-                    t_reminder.c.care_plan_id.in_(plan_ids),
-                    # status inside a function: without statistics SQLite would otherwise walk every pending row
-                    # through the status index instead of the plans' few rows through care_plan_id's
-                    func.coalesce(t_reminder.c.status, "") == "pending",
-                    or_(t_reminder.c.plan_key.is_(None), t_reminder.c.plan_key.not_in(wanted)),
-                )
-                .values(status="cancelled", suppressed_reason=why),
-                execution_options={"synchronize_session": False},
-            )
-    made = insert_rows(session, rows)
-    if wanted:  # a recall cancelled because a booking satisfied it comes back when that booking goes
-        result = session.execute(
-            update(t_reminder)
-            .where(
-                t_reminder.c.plan_key.in_(wanted),
-                t_reminder.c.status == "cancelled",
-                t_reminder.c.suppressed_reason == "satisfied",
-            )
-            .values(status="pending", suppressed_reason=None),
-            execution_options={"synchronize_session": False},
-        )
-        made += int(cast(CursorResult[Any], result).rowcount or 0)
-    return made
+    wanted = {str(row["plan_key"]) for row in rows}
+    why_by_plan = dict.fromkeys(satisfied_plans, "satisfied") | dict.fromkeys(other_plans, "superseded")
+    cancel: dict[str, list[int]] = {"satisfied": [], "superseded": []}
+    revive: list[int] = []
+    known: set[str] = set()
+    # one indexed read of the batch's recall reminders decides what to cancel, revive or insert, so an idempotent
+    # run writes nothing
+    for reminder_id, plan_id, plan_key, status, reason in session.execute(
+        select(
+            t_reminder.c.id,
+            t_reminder.c.care_plan_id,
+            t_reminder.c.plan_key,
+            t_reminder.c.status,
+            t_reminder.c.suppressed_reason,
+        ).where(t_reminder.c.care_plan_id.in_(list(why_by_plan)))
+    ):
+        known.add(plan_key)
+        if plan_key in wanted:
+            if status == "cancelled" and reason == "satisfied":  # its booking went: the recall comes back
+                revive.append(reminder_id)
+        elif status == "pending":  # satisfied by a booking, or superseded by a newer visit
+            cancel[why_by_plan[plan_id]].append(reminder_id)
+    for why, ids in cancel.items():
+        _move(session, ids, "pending", status="cancelled", suppressed_reason=why)
+    made = _move(session, revive, "cancelled", status="pending", suppressed_reason=None)
+    return made + insert_rows(session, [row for row in rows if row["plan_key"] not in known], fresh=True)
+
+
+def _move(session: Session, ids: list[int], current: str, **values: Any) -> int:
+    """Set ``values`` on the reminders ``ids`` still in status ``current``; return how many moved."""
+    if not ids:
+        return 0
+    result = session.execute(
+        update(t_reminder)
+        # status inside a function: without statistics SQLite would walk every row of that status through the
+        # status index instead of these few rows by id
+        .where(t_reminder.c.id.in_(ids), func.coalesce(t_reminder.c.status, "") == current)
+        .values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    return int(cast(CursorResult[Any], result).rowcount or 0)

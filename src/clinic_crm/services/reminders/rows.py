@@ -120,10 +120,11 @@ def _insert(session: Session) -> Any:
     return insert(t_reminder)
 
 
-def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+def insert_rows(session: Session, rows: Sequence[dict[str, Any]], *, fresh: bool = False) -> int:
     """Insert rows built with :func:`reminder_values`, skipping existing ``plan_key`` s and gone patients.
 
-    Returns how many were inserted.
+    ``fresh``: the caller has already dropped the keys it found (the read of existing keys is skipped; a conflict
+    is still skipped by the database).  Returns how many were inserted.
     """
     if not rows:
         return 0
@@ -135,7 +136,7 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         )
     # keys planned before are dropped here (one indexed read per 1000), so an idempotent re-run inserts nothing;
     # ON CONFLICT still settles a race with another planner
-    keys = [row["plan_key"] for row in rows if row["plan_key"] is not None]
+    keys = [] if fresh else [row["plan_key"] for row in rows if row["plan_key"] is not None]
     taken: set[str] = set()
     for start in range(0, len(keys), 1000):
         taken.update(
