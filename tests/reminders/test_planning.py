@@ -6,10 +6,12 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from clinic_crm import ClinicCRM, InvalidTransition, NaiveDatetimeError, NotFound, ValidationError
+from clinic_crm import ClinicCRM, Conflict, InvalidTransition, NaiveDatetimeError, NotFound, ValidationError
 from clinic_crm.models import Clinic, Patient
+from clinic_crm.services.reminders import recalls
 from clinic_crm.services.reminders.scheduling import new_reminder
 from clinic_crm.testing import RecordingSender
 from tests.conftest import T0, count_rows
@@ -370,3 +372,118 @@ def test_list_filters_and_validates(crm: ClinicCRM, patient: Patient) -> None:
         crm.reminders.list(status="lost")
     with pytest.raises(ValidationError):
         crm.reminders.list(limit=0)
+
+
+# --- set-based planning: one builder of rows, bad rows, gone patients, several clinics ----------------------------
+
+
+def test_planned_and_scheduled_rows_get_the_same_column_rules(crm: ClinicCRM, patient: Patient) -> None:
+    crm.visits.book(patient.id, starts_at=T0 + 2 * DAY, kind="checkup")
+    assert crm.reminders.plan(now=T0, horizon=2 * DAY) == 1
+    crm.reminders.schedule(patient.id, kind="note", purpose="care", due_at=T0 + DAY)
+    planned, scheduled = sorted(crm.reminders.list(patient_id=patient.id), key=lambda r: r.kind)
+    assert (planned.kind, scheduled.kind) == ("appointment", "note")
+    for r in (planned, scheduled):
+        assert (r.status, r.attempts, r.ready_at, r.payload, r.claim_token) == ("pending", 0, r.due_at, {}, None)
+        assert len(r.idempotency_key) == 32 and int(r.idempotency_key, 16) >= 0
+    assert planned.idempotency_key != scheduled.idempotency_key
+    assert planned.due_at == T0 + DAY and planned.expires_at == T0 + 2 * DAY and planned.created_at == T0
+
+
+def test_every_planned_row_gets_its_own_idempotency_key(
+    crm: ClinicCRM, clinic: Clinic, make_patient: Callable[..., Patient]
+) -> None:
+    for _ in range(5):
+        make_patient()
+    crm.reminders.add_greeting(clinic.id, kind="new_year", month=1, day=1)
+    assert crm.reminders.plan(now=datetime(2025, 12, 31, tzinfo=UTC), horizon=2 * DAY) == 5
+    keys = {r.idempotency_key for r in crm.reminders.list(kind="new_year")}
+    assert len(keys) == 5
+
+
+def test_a_bad_recall_row_never_stops_planning(crm: ClinicCRM, patient: Patient) -> None:
+    good = crm.reminders.add_recall(patient.id, kind="recall", every="6 months", after_visit_kind="cleaning")
+    bad = crm.reminders.add_recall(patient.id, kind="recall", every="1 year", after_visit_kind="cleaning")
+    with crm.engine.begin() as conn:  # a row written around the API, e.g. by an old version or by hand
+        conn.execute(text("UPDATE care_plan SET every = 'FREQ=NEVER' WHERE id = :id"), {"id": bad.id})
+    _complete(crm, patient, datetime(2025, 9, 1, 2, 0, tzinfo=UTC))
+    assert crm.reminders.plan(now=datetime(2026, 2, 25, tzinfo=UTC), horizon=timedelta(days=7)) == 1
+    [r] = crm.reminders.list(patient_id=patient.id)
+    assert r.care_plan_id == good.id and r.due_at == datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+
+
+def test_recalls_are_planned_across_batches(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recalls, "BATCH", 2)
+    patients = [make_patient() for _ in range(5)]
+    for p in patients:
+        crm.reminders.add_recall(p.id, kind="recall", every="6 months", after_visit_kind="cleaning")
+        _complete(crm, p, datetime(2025, 9, 1, 2, 0, tzinfo=UTC))
+    booked = crm.visits.book(patients[0].id, starts_at=datetime(2026, 4, 1, 2, 0, tzinfo=UTC), kind="cleaning")
+    now = datetime(2026, 2, 25, tzinfo=UTC)
+    assert crm.reminders.plan(now=now, horizon=timedelta(days=7)) == 4  # the booked one is satisfied
+    crm.visits.cancel(booked.id, at=now)
+    assert crm.reminders.plan(now=now, horizon=timedelta(days=7)) == 1
+    assert crm.reminders.plan(now=now, horizon=timedelta(days=7)) == 0
+    assert {r.patient_id for r in crm.reminders.list(kind="recall", status="pending")} == {p.id for p in patients}
+
+
+def test_erased_patients_get_nothing_planned(
+    crm: ClinicCRM, clinic: Clinic, make_patient: Callable[..., Patient]
+) -> None:
+    crm.clinics.update(clinic.id, birthday_greetings=True)  # type: ignore[arg-type]
+    kept, erased = make_patient(birth_date=date(1990, 1, 1)), make_patient(birth_date=date(1990, 1, 1))
+    for p in (kept, erased):
+        crm.visits.book(p.id, starts_at=datetime(2026, 1, 2, 2, 0, tzinfo=UTC), kind="checkup")
+    crm.reminders.add_greeting(clinic.id, kind="new_year", month=1, day=1)
+    crm.patients.erase(erased.id, at=datetime(2025, 12, 1, tzinfo=UTC), by="dpo", reason="patient request")
+    assert crm.reminders.plan(now=datetime(2025, 12, 31, tzinfo=UTC), horizon=timedelta(days=2)) == 3
+    assert {(r.kind, r.patient_id) for r in crm.reminders.list()} == {
+        ("appointment", kept.id),
+        ("birthday", kept.id),
+        ("new_year", kept.id),
+    }
+
+
+def test_clinics_with_different_offsets_are_planned_together(
+    crm: ClinicCRM, clinic: Clinic, make_patient: Callable[..., Patient]
+) -> None:
+    other = crm.clinics.create("North Dental", timezone="Asia/Taipei", locale="zh_TW", region="TW")
+    crm.clinics.update(other.id, appointment_offsets=[1440, 120])  # type: ignore[arg-type]
+    here, there = make_patient(), make_patient(clinic_id=other.id)
+    for p in (here, there):
+        crm.visits.book(p.id, starts_at=T0 + 2 * DAY, kind="checkup")
+    assert crm.reminders.plan(now=T0, horizon=2 * DAY) == 3
+    dues = sorted((r.patient_id, r.due_at) for r in crm.reminders.list(kind="appointment"))
+    assert dues == sorted(
+        [(here.id, T0 + DAY), (there.id, T0 + DAY), (there.id, T0 + 2 * DAY - timedelta(minutes=120))]
+    )
+    # booked three hours ahead: the 2-hour reminder, and the 24-hour one (already past) once, due at once
+    late = crm.visits.book(there.id, starts_at=T0 + timedelta(hours=3), kind="checkup")
+    assert crm.reminders.plan(now=T0, horizon=DAY) == 2
+    assert sorted(r.due_at for r in crm.reminders.list(kind="appointment") if r.visit_id == late.id) == [
+        T0 + timedelta(hours=3) - DAY,
+        T0 + timedelta(hours=1),
+    ]
+
+
+def test_bulk_event_invitations_refuse_an_erased_patient_and_write_nothing(
+    crm: ClinicCRM, clinic: Clinic, make_patient: Callable[..., Patient]
+) -> None:
+    kept, erased = make_patient(), make_patient()
+    crm.patients.erase(erased.id, at=T0 - DAY, by="dpo", reason="patient request")
+    event = crm.events.create(
+        clinic.id,
+        title="Talk",
+        kind="health_talk",
+        starts_at=T0 + 5 * DAY,
+        ends_at=T0 + 5 * DAY + timedelta(hours=1),
+        location="Hall",
+    )
+    before = count_rows(crm, "reminder")
+    with pytest.raises(Conflict):
+        crm.events.invite(event.id, patient_ids=[kept.id, erased.id], at=T0)
+    assert count_rows(crm, "reminder") == before
+    assert crm.events.invite(event.id, patient_ids=[kept.id, kept.id], at=T0) == 1
+    assert crm.events.invite(event.id, patient_ids=[kept.id], at=T0) == 0

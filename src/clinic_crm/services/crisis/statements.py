@@ -38,8 +38,8 @@ from clinic_crm.services.crisis.rules import (
     pick_text,
     post_key,
 )
-from clinic_crm.services.reminders.scheduling import new_reminder
-from clinic_crm.values import aware, check_choice, check_localized_text
+from clinic_crm.services.reminders.rows import check_contactable, insert_rows, new_key, reminder_values
+from clinic_crm.values import aware, check_choice, check_localized_text, utc
 
 __all__ = [
     "NOTICE_KIND",
@@ -328,23 +328,27 @@ def notify_patients(session: Session, statement_id: int, *, patient_ids: Iterabl
         return 0
     keys = {pid: f"{NOTICE_KIND}:{statement_id}:{pid}" for pid in ids}
     done = set(session.scalars(select(col(Reminder.plan_key)).where(col(Reminder.plan_key).in_(keys.values()))))
-    made = 0
-    for pid in ids:
-        if keys[pid] in done:
-            continue
+    fresh = [pid for pid in ids if keys[pid] not in done]
+    check_contactable(session, fresh)
+    created = utc(None)
+    notices: list[dict[str, Any]] = []
+    for pid in fresh:
         patient_locale = locales[pid] or clinic.locale
         text, _ = pick_text(statement.text, (*locale_candidates(patient_locale), *locale_candidates(clinic.locale)))
-        new_reminder(
-            session,
-            pid,
-            kind=NOTICE_KIND,
-            purpose="care",
-            due_at=when,
-            payload={"notice": text, "incident_id": incident.id, "statement_id": statement_id},
-            plan_key=keys[pid],
+        notices.append(
+            reminder_values(
+                clinic_id=clinic.id,
+                patient_id=pid,
+                kind=NOTICE_KIND,
+                purpose="care",
+                due_at=when,
+                payload={"notice": text, "incident_id": incident.id, "statement_id": statement_id},
+                plan_key=keys[pid],
+                idempotency_key=new_key(),
+                created_at=created,
+            )
         )
-        made += 1
-    return made
+    return insert_rows(session, notices)
 
 
 def get_statement(session: Session, statement_id: int) -> Statement:

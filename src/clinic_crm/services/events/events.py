@@ -42,7 +42,7 @@ from clinic_crm.services.events._rules import (
 )
 from clinic_crm.services.events.calendar import event_ics, event_snapshot
 from clinic_crm.services.events.registrations import locked_event, promote_waitlisted
-from clinic_crm.services.reminders.scheduling import new_reminder
+from clinic_crm.services.reminders.rows import check_contactable, insert_rows, new_key, reminder_values
 from clinic_crm.values import aware, check_choice, utc
 
 __all__ = [
@@ -176,18 +176,23 @@ def _notify_registered(session: Session, event: Event, *, kind: str, key: Callab
         .where(col(Registration.event_id) == event.id, col(Registration.status) == "registered")
         .order_by(col(Registration.id))
     ).all()
-    for registration_id, patient_id in seated:
-        new_reminder(
-            session,
-            patient_id,
+    check_contactable(session, (int(patient_id) for _registration, patient_id in seated))
+    rows = [
+        reminder_values(
+            clinic_id=event.clinic_id,
+            patient_id=patient_id,
             kind=kind,
             purpose="care",
             due_at=at,
             payload=payload,
             plan_key=key(int(registration_id or 0)),
-            now=at,
+            idempotency_key=new_key(),
+            created_at=at,
             expires_at=event.ends_at,
         )
+        for registration_id, patient_id in seated
+    ]
+    insert_rows(session, rows)
     return len(seated)
 
 
@@ -377,23 +382,24 @@ def invite(session: Session, event_id: int, *, patient_ids: Iterable[int], at: d
     keys = {invitation_key(event_id, p): p for p in wanted}
     done = set(session.execute(select(col(Reminder.plan_key)).where(col(Reminder.plan_key).in_(list(keys)))).scalars())
     payload = event_snapshot(event, _clinic_locale(session, event))
-    made = 0
-    for key, patient_id in keys.items():
-        if key in done:
-            continue
-        new_reminder(
-            session,
-            patient_id,
+    fresh = {key: patient_id for key, patient_id in keys.items() if key not in done}
+    check_contactable(session, fresh.values())
+    rows = [
+        reminder_values(
+            clinic_id=event.clinic_id,
+            patient_id=patient_id,
             kind="event_invitation",
             purpose="marketing",
             due_at=due,
             payload=payload,
             plan_key=key,
-            now=due,
+            idempotency_key=new_key(),
+            created_at=due,
             expires_at=event.starts_at,
         )
-        made += 1
-    return made
+        for key, patient_id in fresh.items()
+    ]
+    return insert_rows(session, rows)
 
 
 def event_calendar(session: Session, event_id: int) -> str:

@@ -1,7 +1,9 @@
 """Use cases of reminders: scheduling, planning, dispatching, pausing and inbound replies.
 
-* :mod:`.scheduling` — ``new_reminder`` (the one place a reminder row is born), ``schedule_reminder``, ``add_recall``
-* :mod:`.planning` — ``plan_reminders`` (appointments, recalls, birthdays, greetings; idempotent)
+* :mod:`.rows` — ``reminder_values`` (the one builder of a reminder row's columns), ``insert_rows``, ``insert_select``
+* :mod:`.scheduling` — ``new_reminder`` (one checked reminder), ``schedule_reminder``, ``add_recall``
+* :mod:`.planning` — ``plan_reminders`` (appointments, birthdays, greetings set-based; idempotent)
+* :mod:`.recalls` — recalls of ``plan_reminders``, streamed in batches of care plans
 * :mod:`.dispatch` — ``dispatch_due``, ``DispatchReport``, ``RetryPolicy``
 * :mod:`.quiet` — quiet hours in a patient's zone, DST-correct
 * :mod:`.control` — pause/resume, ``handle_reply``, templates, greetings, listing

@@ -28,32 +28,43 @@ database keeps unique; rows are inserted with ``INSERT … ON CONFLICT (plan_key
   expire when the event starts and carry the event's snapshot and ``.ics`` (``services.events``).  Plan keys:
   ``event:<event>:r<registration>:reminder:<reschedules>`` — a new start time gives new keys (the old
   reminders are cancelled by ``crm.events.update``).
+
+How it scales: appointments, birthdays and greetings are each a few ``INSERT … SELECT … ON CONFLICT DO NOTHING``
+statements (one per offset, per patient time zone, per greeting); local times are computed in Python once per
+distinct (zone, day) and inlined, since SQLite has no time zone database.  Recalls need Python (relativedelta on
+the local wall clock, RRULE occurrences) and are streamed in batches of care plans (:mod:`.recalls`).  Every row's
+column values come from :func:`~clinic_crm.services.reminders.rows.reminder_values`.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, extract, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import ColumnElement, Interval, String, extract, func, literal, select, union_all
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from clinic_crm.errors import ValidationError
-from clinic_crm.models import CarePlan, Clinic, Event, Greeting, Patient, Registration
+from clinic_crm.models import Clinic, Event, Registration
+from clinic_crm.models._base import UTCDateTime
 from clinic_crm.services.events._rules import reminder_key
 from clinic_crm.services.events.calendar import event_snapshot
-from clinic_crm.services.reminders._tables import t_care_plan, t_clinic, t_greeting, t_patient, t_reminder, t_visit
+from clinic_crm.services.reminders._tables import t_clinic, t_greeting, t_patient, t_visit
 from clinic_crm.services.reminders.quiet import local_instants
-from clinic_crm.services.reminders.scheduling import parse_every, recurrence
+from clinic_crm.services.reminders.recalls import plan_recalls
+from clinic_crm.services.reminders.rows import (
+    bound,
+    insert_rows,
+    insert_select,
+    new_key,
+    reminder_values,
+    text_of,
+)
 from clinic_crm.values import aware, zone
 
-__all__ = ["plan_reminders", "insert_planned", "BIRTHDAY_LOCAL_TIME", "EVENT_REMINDER_BEFORE", "MAX_HORIZON"]
+__all__ = ["plan_reminders", "BIRTHDAY_LOCAL_TIME", "EVENT_REMINDER_BEFORE", "MAX_HORIZON"]
 
 #: Local time at which birthday greetings fall due.
 BIRTHDAY_LOCAL_TIME = time(10)
@@ -61,6 +72,8 @@ BIRTHDAY_LOCAL_TIME = time(10)
 EVENT_REMINDER_BEFORE = timedelta(hours=24)
 #: The longest horizon ``plan`` accepts.
 MAX_HORIZON = timedelta(days=400)
+#: Days per statement of the birthday plan (SQLite allows 500 terms in a compound SELECT).
+_DAYS_PER_STATEMENT = 200
 
 
 def plan_reminders(session: Session, *, now: datetime, horizon: timedelta) -> int:
@@ -73,229 +86,68 @@ def plan_reminders(session: Session, *, now: datetime, horizon: timedelta) -> in
     if not isinstance(horizon, timedelta) or not timedelta(0) <= horizon <= MAX_HORIZON:
         raise ValidationError("horizon must be a timedelta between 0 and 400 days", field="horizon")
     until = now + horizon
-    rows: list[dict[str, Any]] = []
-    rows += _appointments(session, now, until)
-    recalls, revived = _recalls(session, now, until)
-    rows += recalls
-    rows += _birthdays(session, now, until)
-    rows += _greetings(session, now, until)
-    rows += _event_reminders(session, now, until)
-    return insert_planned(session, rows) + revived
-
-
-def _row(
-    *,
-    clinic_id: int,
-    patient_id: int,
-    kind: str,
-    purpose: str,
-    due_at: datetime,
-    plan_key: str,
-    now: datetime,
-    visit_id: int | None = None,
-    care_plan_id: int | None = None,
-    channel: str | None = None,
-    expires_at: datetime | None = None,
-    payload: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "clinic_id": clinic_id,
-        "patient_id": patient_id,
-        "visit_id": visit_id,
-        "care_plan_id": care_plan_id,
-        "kind": kind,
-        "purpose": purpose,
-        "channel": channel,
-        "due_at": due_at,
-        "ready_at": due_at,
-        "expires_at": expires_at,
-        "status": "pending",
-        "attempts": 0,
-        "idempotency_key": uuid.uuid4().hex,
-        "plan_key": plan_key,
-        "payload": payload or {},
-        "created_at": now,
-    }
-
-
-def insert_planned(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert planned reminder rows, skipping every ``plan_key`` that exists; return how many were inserted.
-
-    Rows of erased patients, and of records merged into another, are skipped: they are never contacted.
-    """
-    if not rows:
-        return 0
-    never = or_(t_patient.c.erased_at.is_not(None), t_patient.c.merged_into_id.is_not(None))
-    gone = set(session.scalars(select(t_patient.c.id).where(never)))
-    if gone:
-        rows = [row for row in rows if row["patient_id"] not in gone]
-        if not rows:
-            return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(t_reminder).on_conflict_do_nothing(index_elements=["plan_key"]).returning(t_reminder.c.id)
-    inserted = 0
-    for start in range(0, len(rows), 5000):
-        inserted += len(session.execute(stmt, rows[start : start + 5000]).all())
-    return inserted
+    made = _appointments(session, now, until)
+    made += plan_recalls(session, now, until)
+    made += _birthdays(session, now, until)
+    made += _greetings(session, now, until)
+    return made + _event_reminders(session, now, until)
 
 
 # --- appointments ----------------------------------------------------------------------------------------------
 
 
-def _appointments(session: Session, now: datetime, until: datetime) -> list[dict[str, Any]]:
-    offsets_by_clinic = {
-        cid: list(offsets or [1440])
-        for cid, offsets in session.execute(select(t_clinic.c.id, t_clinic.c.appointment_offsets))
-    }
-    if not offsets_by_clinic:
-        return []
-    longest = max(max(offsets) for offsets in offsets_by_clinic.values())
-    visits = session.execute(
-        select(t_visit.c.id, t_visit.c.clinic_id, t_visit.c.patient_id, t_visit.c.starts_at).where(
+def _minutes_before(session: Session, instant: ColumnElement[Any], minutes: int) -> ColumnElement[Any]:
+    """``instant`` minus ``minutes`` in SQL, stored the way ``UTCDateTime`` stores it on each database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return instant - literal(timedelta(minutes=minutes), Interval())
+    # SQLite keeps naive UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'; whole minutes leave the fraction as it was
+    shifted = func.strftime("%Y-%m-%d %H:%M:%S", instant, f"-{minutes} minutes", type_=String)
+    return shifted.op("||")(func.substr(instant, 20, type_=String))
+
+
+def _appointments(session: Session, now: datetime, until: datetime) -> int:
+    """One ``INSERT … SELECT`` per distinct (offset, next smaller offset) of the clinics.
+
+    A visit gets the reminder of offset ``o`` when it is due by ``until`` and either still ahead or the closest
+    past one (the next smaller offset ``p`` is not yet past): ``now + p < starts_at <= until + o``.
+    """
+    clinics: dict[tuple[int, int], list[int]] = defaultdict(list)
+    every_clinic: set[int] = set()
+    for clinic_id, offsets in session.execute(select(t_clinic.c.id, t_clinic.c.appointment_offsets)):
+        every_clinic.add(clinic_id)
+        ordered = sorted(set(offsets or [1440]))  # closest to the visit first
+        for previous, offset in zip([0, *ordered], ordered, strict=False):
+            clinics[(offset, previous)].append(clinic_id)
+    made = 0
+    for (offset, previous), clinic_ids in sorted(clinics.items()):
+        where = [
             t_visit.c.status == "booked",
-            t_visit.c.starts_at > now,
-            t_visit.c.starts_at <= until + timedelta(minutes=longest),
+            t_visit.c.starts_at > now + timedelta(minutes=previous),
+            t_visit.c.starts_at <= until + timedelta(minutes=offset),
+        ]
+        if len(clinic_ids) < len(every_clinic):
+            where.append(t_visit.c.clinic_id.in_(clinic_ids))
+        values = reminder_values(
+            clinic_id=t_visit.c.clinic_id,
+            patient_id=t_visit.c.patient_id,
+            visit_id=t_visit.c.id,
+            kind="appointment",
+            purpose="care",
+            due_at=_minutes_before(session, t_visit.c.starts_at, offset),
+            expires_at=t_visit.c.starts_at,
+            plan_key=literal("appointment:") + text_of(t_visit.c.id) + literal(f":{offset}"),
+            created_at=now,
+            idempotency_key=None,
         )
-    ).all()
-    rows: list[dict[str, Any]] = []
-    for visit in visits:
-        offsets = sorted(offsets_by_clinic[visit.clinic_id])  # closest to the visit first
-        past_taken = False
-        for offset in offsets:
-            due = visit.starts_at - timedelta(minutes=offset)
-            if due > until:
-                continue
-            if due <= now:
-                if past_taken:
-                    continue
-                past_taken = True
-            rows.append(
-                _row(
-                    clinic_id=visit.clinic_id,
-                    patient_id=visit.patient_id,
-                    visit_id=visit.id,
-                    kind="appointment",
-                    purpose="care",
-                    due_at=due,
-                    expires_at=visit.starts_at,
-                    plan_key=f"appointment:{visit.id}:{offset}",
-                    now=now,
-                )
-            )
-    return rows
-
-
-# --- recalls ---------------------------------------------------------------------------------------------------
-
-
-def _recalls(session: Session, now: datetime, until: datetime) -> tuple[list[dict[str, Any]], int]:
-    plans = session.execute(
-        select(CarePlan, t_patient.c.clinic_id, t_patient.c.timezone)
-        .join(Patient, t_patient.c.id == t_care_plan.c.patient_id)
-        .where(t_care_plan.c.active.is_(True))
-    ).all()
-    if not plans:
-        return [], 0
-    patient_ids = {plan.patient_id for plan, _clinic, _tz in plans}
-    last_done: dict[tuple[int, str], datetime] = {}
-    next_booked: dict[tuple[int, str], datetime] = {}
-    for chunk in _chunks(sorted(patient_ids), 1000):
-        for patient_id, kind, completed in session.execute(
-            select(t_visit.c.patient_id, t_visit.c.kind, func.max(t_visit.c.completed_at))
-            .where(t_visit.c.patient_id.in_(chunk), t_visit.c.status == "completed")
-            .group_by(t_visit.c.patient_id, t_visit.c.kind)
-        ):
-            last_done[(patient_id, kind)] = completed
-        for patient_id, kind, starts in session.execute(
-            select(t_visit.c.patient_id, t_visit.c.kind, func.max(t_visit.c.starts_at))
-            .where(t_visit.c.patient_id.in_(chunk), t_visit.c.status.in_(("booked", "checked_in")))
-            .group_by(t_visit.c.patient_id, t_visit.c.kind)
-        ):
-            next_booked[(patient_id, kind)] = starts
-    rows: list[dict[str, Any]] = []
-    keep: list[dict[str, Any]] = []  # per plan: the plan key still wanted ("" for none) and why others go
-    for plan, clinic_id, timezone in plans:
-        key = (plan.patient_id, plan.after_visit_kind)
-        anchor = last_done.get(key)
-        booked = next_booked.get(key)
-        wanted: str | None = None
-        satisfied = anchor is not None and booked is not None and booked > anchor
-        if anchor is not None and not satisfied:
-            due = _recall_due(plan.every, anchor, timezone, until)
-            if due is not None:
-                wanted = f"recall:{plan.id}:{int(due.timestamp())}"
-                rows.append(
-                    _row(
-                        clinic_id=clinic_id,
-                        patient_id=plan.patient_id,
-                        care_plan_id=plan.id,
-                        kind=plan.kind,
-                        purpose="care",
-                        channel=plan.channel,
-                        due_at=due,
-                        plan_key=wanted,
-                        payload={"template": "recall"},
-                        now=now,
-                    )
-                )
-        keep.append({"plan_id": plan.id, "wanted": wanted or "", "why": "satisfied" if satisfied else "superseded"})
-    # cancel pending recalls that are satisfied by a booking or superseded by a newer visit
-    session.execute(
-        update(t_reminder)
-        .where(
-            t_reminder.c.care_plan_id == bindparam("plan_id"),
-            t_reminder.c.status == "pending",
-            or_(t_reminder.c.plan_key.is_(None), t_reminder.c.plan_key != bindparam("wanted")),
-        )
-        .values(status="cancelled", suppressed_reason=bindparam("why")),
-        keep,
-        execution_options={"synchronize_session": False},
-    )
-    # a recall cancelled because a booking satisfied it comes back when that booking is cancelled or missed
-    wanted_keys = [k["wanted"] for k in keep if k["wanted"]]
-    revived = 0
-    for start in range(0, len(wanted_keys), 1000):
-        result = session.execute(
-            update(t_reminder)
-            .where(
-                t_reminder.c.plan_key.in_(wanted_keys[start : start + 1000]),
-                t_reminder.c.status == "cancelled",
-                t_reminder.c.suppressed_reason == "satisfied",
-            )
-            .values(status="pending", suppressed_reason=None),
-            execution_options={"synchronize_session": False},
-        )
-        revived += int(cast(CursorResult[Any], result).rowcount or 0)
-    return rows, revived
-
-
-def _recall_due(every: str, anchor: datetime, timezone: str, until: datetime) -> datetime | None:
-    """The recall's due instant: ``every`` after ``anchor``; for an RRULE the latest occurrence up to ``until``."""
-    parsed = parse_every(every)
-    first = parsed.next_after(anchor, timezone)
-    if first > until:
-        return None
-    if parsed.rule is None:
-        return first
-    tz = zone(timezone)
-    local_until = until.astimezone(tz).replace(tzinfo=None)
-    local_anchor = anchor.astimezone(tz).replace(tzinfo=None)
-    latest = recurrence(parsed.rule, local_anchor).before(local_until, inc=True)
-    if latest is None or latest <= local_anchor:
-        return first
-    return latest.replace(tzinfo=tz).astimezone(UTC)
-
-
-def _chunks(values: list[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+        source = t_visit.join(t_patient, t_patient.c.id == t_visit.c.patient_id)
+        made += insert_select(session, values, source, *where)
+    return made
 
 
 # --- birthdays and greetings -------------------------------------------------------------------------------------
 
 
-def _local_day_bounds(day: date, timezone: str) -> datetime:
+def _day_ends(day: date, timezone: str) -> datetime:
     """The instant the local day after ``day`` begins (when a greeting of ``day`` expires)."""
     return local_instants(day + timedelta(days=1), time(0), timezone)[0]
 
@@ -306,101 +158,138 @@ def _days(now: datetime, until: datetime, timezone: str) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _birthday_on(born: date, year: int) -> date | None:
-    if born.year >= year:
-        return None
-    try:
-        return born.replace(year=year)
-    except ValueError:  # 29 February in a common year
-        return date(year, 2, 28)
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-def _birthdays(session: Session, now: datetime, until: datetime) -> list[dict[str, Any]]:
-    query = (
-        select(t_patient.c.id, t_patient.c.clinic_id, t_patient.c.birth_date, t_patient.c.timezone)
-        .join(t_clinic, t_clinic.c.id == t_patient.c.clinic_id)
-        .where(t_patient.c.birth_date.is_not(None), t_clinic.c.birthday_greetings.is_(True))
+def _birthday_days(now: datetime, until: datetime, timezone: str) -> list[tuple[int, int, int, datetime, datetime]]:
+    """(birth month, birth day, year, due, expires) of each local day of the window in ``timezone``.
+
+    Someone born on 29 February is greeted on 28 February in common years.
+    """
+    found = []
+    for local_day in _days(now, until, timezone):
+        due = local_instants(local_day, BIRTHDAY_LOCAL_TIME, timezone)[0]
+        if due > until:
+            continue
+        expires = _day_ends(local_day, timezone)
+        found.append((local_day.month, local_day.day, local_day.year, due, expires))
+        if (local_day.month, local_day.day) == (2, 28) and not _is_leap(local_day.year):
+            found.append((2, 29, local_day.year, due, expires))
+    return found
+
+
+def _birthdays(session: Session, now: datetime, until: datetime) -> int:
+    """Per patient time zone: patients joined with the window's days (computed here) on their birth month/day."""
+    greeted = (
+        t_patient.join(t_clinic, t_clinic.c.id == t_patient.c.clinic_id),
+        t_patient.c.birth_date.is_not(None),
+        t_clinic.c.birthday_greetings.is_(True),
     )
-    span = (until - now).days + 2
-    if span <= 62:
-        days = [(now - timedelta(days=1)).date() + timedelta(days=n) for n in range(span + 2)]
-        pairs = {(d.month, d.day) for d in days}
-        if (2, 28) in pairs:
-            pairs.add((2, 29))
-        month, day = extract("month", t_patient.c.birth_date), extract("day", t_patient.c.birth_date)
-        query = query.where(or_(*((month == m) & (day == d) for m, d in sorted(pairs))))
-    rows: list[dict[str, Any]] = []
-    for patient_id, clinic_id, born, timezone in session.execute(query):
-        for local_day in _days(now, until, timezone):
-            if _birthday_on(born, local_day.year) != local_day:
-                continue
-            due = local_instants(local_day, BIRTHDAY_LOCAL_TIME, timezone)[0]
-            if due > until:
-                continue
-            rows.append(
-                _row(
-                    clinic_id=clinic_id,
-                    patient_id=patient_id,
-                    kind="birthday",
+    zones = session.scalars(select(t_patient.c.timezone).select_from(greeted[0]).where(*greeted[1:]).distinct())
+    dialect = session.get_bind().dialect.name
+    born = t_patient.c.birth_date
+    born_on = extract("month", born) * 100 + extract("day", born)  # one key per month/day, e.g. 304
+    integer = t_patient.c.id.type
+    made = 0
+    for timezone in sorted(zones):
+        days = _birthday_days(now, until, timezone)
+        for start in range(0, len(days), _DAYS_PER_STATEMENT):
+            chunk = days[start : start + _DAYS_PER_STATEMENT]
+            table = union_all(
+                *(
+                    select(
+                        bound(month * 100 + day, integer, dialect).label("born_on"),
+                        bound(year, integer, dialect).label("year"),
+                        bound(due, UTCDateTime(), dialect).label("due"),
+                        bound(expires, UTCDateTime(), dialect).label("expires"),
+                    )
+                    for month, day, year, due, expires in chunk
+                )
+            ).subquery("birthday_day")
+            values = reminder_values(
+                clinic_id=t_patient.c.clinic_id,
+                patient_id=t_patient.c.id,
+                kind="birthday",
+                purpose="marketing",
+                due_at=table.c.due,
+                expires_at=table.c.expires,
+                plan_key=literal("birthday:") + text_of(t_patient.c.id) + literal(":") + text_of(table.c.year),
+                created_at=now,
+                idempotency_key=None,
+            )
+            made += insert_select(
+                session,
+                values,
+                greeted[0].join(table, born_on == table.c.born_on),
+                *greeted[1:],
+                t_patient.c.timezone == timezone,
+                # the same days as a plain list first: most patients are dropped before the join
+                born_on.in_(sorted({month * 100 + day for month, day, _y, _d, _e in chunk})),
+                extract("year", born) < table.c.year,
+            )
+    return made
+
+
+def _greetings(session: Session, now: datetime, until: datetime) -> int:
+    """Per active greeting, patient time zone and matching local day: one ``INSERT … SELECT`` of the patients."""
+    greetings = session.execute(
+        select(
+            t_greeting.c.id,
+            t_greeting.c.clinic_id,
+            t_greeting.c.kind,
+            t_greeting.c.month,
+            t_greeting.c.day,
+            t_greeting.c.local_time_minutes,
+            t_greeting.c.starts_on,
+        ).where(t_greeting.c.active.is_(True))
+    ).all()
+    if not greetings:
+        return 0
+    clinic_ids = sorted({g.clinic_id for g in greetings})
+    zones: dict[int, list[str]] = defaultdict(list)
+    for clinic_id, timezone in session.execute(
+        select(t_patient.c.clinic_id, t_patient.c.timezone).where(t_patient.c.clinic_id.in_(clinic_ids)).distinct()
+    ):
+        zones[clinic_id].append(timezone)
+    made = 0
+    for greeting in greetings:
+        for timezone in sorted(zones[greeting.clinic_id]):
+            for local_day in _days(now, until, timezone):
+                if (local_day.month, local_day.day) != (greeting.month, greeting.day):
+                    continue
+                if greeting.starts_on is not None and local_day < greeting.starts_on:
+                    continue
+                minutes = greeting.local_time_minutes
+                due = local_instants(local_day, time(minutes // 60, minutes % 60), timezone)[0]
+                if due > until:
+                    continue
+                values = reminder_values(
+                    clinic_id=greeting.clinic_id,
+                    patient_id=t_patient.c.id,
+                    kind=greeting.kind,
                     purpose="marketing",
                     due_at=due,
-                    expires_at=_local_day_bounds(local_day, timezone),
-                    plan_key=f"birthday:{patient_id}:{local_day.year}",
-                    now=now,
+                    expires_at=_day_ends(local_day, timezone),
+                    plan_key=literal(f"greeting:{greeting.id}:{local_day.year}:") + text_of(t_patient.c.id),
+                    payload={"template": "greeting"},
+                    created_at=now,
+                    idempotency_key=None,
                 )
-            )
-    return rows
-
-
-def _greetings(session: Session, now: datetime, until: datetime) -> list[dict[str, Any]]:
-    greetings = session.execute(select(Greeting).where(t_greeting.c.active.is_(True))).scalars().all()
-    if not greetings:
-        return []
-    by_clinic: dict[int, list[Greeting]] = defaultdict(list)
-    for greeting in greetings:
-        by_clinic[greeting.clinic_id].append(greeting)
-    rows: list[dict[str, Any]] = []
-    for clinic_id, clinic_greetings in by_clinic.items():
-        patients_by_zone: dict[str, list[int]] = defaultdict(list)
-        for patient_id, timezone in session.execute(
-            select(t_patient.c.id, t_patient.c.timezone)
-            .where(t_patient.c.clinic_id == clinic_id)
-            .order_by(t_patient.c.id)
-        ):
-            patients_by_zone[timezone].append(patient_id)
-        for timezone, patient_ids in patients_by_zone.items():
-            for local_day in _days(now, until, timezone):
-                for greeting in clinic_greetings:
-                    if (local_day.month, local_day.day) != (greeting.month, greeting.day):
-                        continue
-                    if greeting.starts_on is not None and local_day < greeting.starts_on:
-                        continue
-                    minutes = greeting.local_time_minutes
-                    due = local_instants(local_day, time(minutes // 60, minutes % 60), timezone)[0]
-                    if due > until:
-                        continue
-                    expires = _local_day_bounds(local_day, timezone)
-                    rows.extend(
-                        _row(
-                            clinic_id=clinic_id,
-                            patient_id=patient_id,
-                            kind=greeting.kind,
-                            purpose="marketing",
-                            due_at=due,
-                            expires_at=expires,
-                            plan_key=f"greeting:{greeting.id}:{local_day.year}:{patient_id}",
-                            payload={"template": "greeting"},
-                            now=now,
-                        )
-                        for patient_id in patient_ids
-                    )
-    return rows
+                made += insert_select(
+                    session,
+                    values,
+                    t_patient,
+                    t_patient.c.clinic_id == greeting.clinic_id,
+                    t_patient.c.timezone == timezone,
+                )
+    return made
 
 
 # --- community events -------------------------------------------------------------------------------------------
 
 
-def _event_reminders(session: Session, now: datetime, until: datetime) -> list[dict[str, Any]]:
+def _event_reminders(session: Session, now: datetime, until: datetime) -> int:
     found = session.execute(
         select(Event, col(Registration.id), col(Registration.patient_id), col(Clinic.locale))
         .join(Registration, col(Registration.event_id) == col(Event.id))
@@ -419,7 +308,7 @@ def _event_reminders(session: Session, now: datetime, until: datetime) -> list[d
         if event_id not in snapshots:
             snapshots[event_id] = event_snapshot(event, locale)
         rows.append(
-            _row(
+            reminder_values(
                 clinic_id=event.clinic_id,
                 patient_id=patient_id,
                 kind="event_reminder",
@@ -428,7 +317,8 @@ def _event_reminders(session: Session, now: datetime, until: datetime) -> list[d
                 expires_at=event.starts_at,
                 plan_key=reminder_key(event_id, int(registration_id or 0), event.reschedules),
                 payload=snapshots[event_id],
-                now=now,
+                created_at=now,
+                idempotency_key=new_key(),
             )
         )
-    return rows
+    return insert_rows(session, rows)

@@ -1,10 +1,9 @@
-"""Creating reminder rows (the one place a ``Reminder`` is born), one-off schedules and recall plans."""
+"""Creating one checked reminder (its column values from ``rows.reminder_values``), one-off schedules, recall plans."""
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import CHANNELS, PURPOSES, CarePlan, Patient, Reminder, Visit
 from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services.reminders.rows import new_key, reminder_values
 from clinic_crm.values import aware, check_choice, utc, zone
 
 __all__ = [
@@ -80,22 +80,21 @@ def new_reminder(
         if visit.patient_id != patient_id:
             raise ValidationError("visit_id belongs to another patient", field="visit_id")
     reminder = Reminder(
-        clinic_id=patient.clinic_id,
-        patient_id=patient_id,
-        visit_id=visit_id,
-        care_plan_id=care_plan_id,
-        kind=kind,
-        purpose=purpose,
-        channel=channel,
-        due_at=due,
-        ready_at=due,
-        expires_at=expires,
-        status="pending",
-        attempts=0,
-        idempotency_key=uuid.uuid4().hex,
-        plan_key=plan_key,
-        payload=dict(payload or {}),
-        created_at=utc(now),
+        **reminder_values(
+            clinic_id=patient.clinic_id,
+            patient_id=patient_id,
+            visit_id=visit_id,
+            care_plan_id=care_plan_id,
+            kind=kind,
+            purpose=purpose,
+            channel=channel,
+            due_at=due,
+            expires_at=expires,
+            idempotency_key=new_key(),
+            plan_key=plan_key,
+            payload=dict(payload or {}),
+            created_at=utc(now),
+        )
     )
     session.add(reminder)
     session.flush()

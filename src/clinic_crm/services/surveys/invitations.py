@@ -12,7 +12,6 @@ A visit gets at most one invitation per survey, counting every version of it.
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +25,7 @@ from sqlmodel import col
 from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import CHANNELS, Clinic, Invitation, Patient, Reminder, Survey, Visit
 from clinic_crm.services._common import get_or_404
-from clinic_crm.services.reminders.planning import insert_planned
+from clinic_crm.services.reminders.rows import insert_rows, new_key, reminder_values
 from clinic_crm.services.reminders.scheduling import new_reminder
 from clinic_crm.values import aware, check_choice
 
@@ -137,26 +136,22 @@ def _create(
     for target, invitation in zip(targets, invitations, strict=True):
         due = max(target.completed_at + delay, target.sent_at)
         rows.append(
-            {
-                "clinic_id": survey.clinic_id,
-                "patient_id": target.patient_id,
-                "visit_id": target.visit_id,
-                "care_plan_id": None,
-                "kind": "survey",
-                "purpose": "care",
-                "channel": target.forced_channel,
-                "due_at": due,
-                "ready_at": due,
-                "expires_at": invitation.expires_at,
-                "status": "pending",
-                "attempts": 0,
-                "idempotency_key": uuid.uuid4().hex,
-                "plan_key": f"survey:{invitation.id}",
-                "payload": {"url": survey_link(clinic, invitation.token), "survey_name": survey.name},
-                "created_at": target.sent_at,
-            }
+            reminder_values(
+                clinic_id=survey.clinic_id,
+                patient_id=target.patient_id,
+                visit_id=target.visit_id,
+                kind="survey",
+                purpose="care",
+                channel=target.forced_channel,
+                due_at=due,
+                expires_at=invitation.expires_at,
+                idempotency_key=new_key(),
+                plan_key=f"survey:{invitation.id}",
+                payload={"url": survey_link(clinic, invitation.token), "survey_name": survey.name},
+                created_at=target.sent_at,
+            )
         )
-    insert_planned(session, rows)
+    insert_rows(session, rows)
     ids = [invitation.id for invitation in invitations]
     linked = (
         select(col(Reminder.id))
