@@ -116,7 +116,10 @@ def test_header_text_never_echoed(
 
 def test_import_rows_key_never_echoed(crm: ClinicCRM, clinic: Clinic) -> None:
     assert clinic.id is not None
-    rows = [{"family_name": "A", "given_name": "B"}, {"family_name": "C", "陳怡君": "x", "amy.chen@example.com": 1}]
+    rows: list[dict[str, object]] = [
+        {"family_name": "A", "given_name": "B"},
+        {"family_name": "C", "陳怡君": "x", "amy.chen@example.com": 1},
+    ]
     with pytest.raises(ValidationError) as info:
         crm.patients.import_rows(clinic.id, rows)
     assert "row 2" in str(info.value) and "key 2" in str(info.value)
