@@ -17,6 +17,7 @@ from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
+from clinic_crm import _phone
 from clinic_crm.errors import (
     InvalidEmail,
     InvalidPhoneNumber,
@@ -139,6 +140,11 @@ def normalize_phone(value: object, region: str, field: str = "phone") -> str:
     """
     if not isinstance(value, str):
         raise InvalidPhoneNumber(f"{field} must be a string", field=field, value=value)
+    digits = _phone.compact(value) if _phone.AVAILABLE else None
+    if digits is not None:  # the common case, answered exactly as below (see clinic_crm._phone)
+        e164 = _phone.fast_e164(digits, region)
+        if e164 is not None:
+            return e164
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:

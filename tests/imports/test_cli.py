@@ -58,7 +58,7 @@ def test_refused_file_and_missing_file_exit_two(
     path = write_csv(["family_name", "given_name", "ssn"], [["王", "小明", "A123"]])
     assert main(["import", str(path), "--clinic", str(clinic.id), "--db", db_url]) == 2
     err = capsys.readouterr().err
-    assert "ValidationError" in err and "ssn" in err and "A123" not in err and "王" not in err
+    assert "ValidationError" in err and "column 3" in err and "ssn" not in err and "A123" not in err and "王" not in err
     assert main(["import", str(path.with_name("missing.csv")), "--clinic", str(clinic.id), "--db", db_url]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["import", str(path), "--clinic", "999", "--db", db_url]) == 2

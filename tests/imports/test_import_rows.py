@@ -8,7 +8,7 @@ import pytest
 
 from clinic_crm import ClinicCRM, DuplicatePatient, NotFound, ValidationError
 from clinic_crm.models import Clinic
-from clinic_crm.services import imports
+from clinic_crm.services import import_writer, imports
 from clinic_crm.services.imports import ImportReport, RowError
 from tests.conftest import count_rows
 from tests.imports.conftest import by_external_id
@@ -277,7 +277,7 @@ def test_external_id_taken_behind_our_back_is_duplicate_patient(
     """If another writer inserts an external id between our look-up and our insert, nothing is kept."""
     assert clinic.id is not None
     crm.patients.register(clinic.id, family_name="A", given_name="B", external_id="R1")
-    monkeypatch.setattr(imports._ChunkWriter, "_existing_ids", lambda self, ids: {})  # the look-up "missed" it
+    monkeypatch.setattr(import_writer.ChunkWriter, "_existing_ids", lambda self, ids: {})  # the look-up "missed" it
     rows = [{"family_name": "C", "given_name": "D", "external_id": "R0"}]
     rows.append({"family_name": "E", "given_name": "F", "external_id": "R1"})
     with pytest.raises(DuplicatePatient) as info:

@@ -26,6 +26,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from clinic_crm.api._unit import actor_of
+from clinic_crm.db.copy import copy_rows, uses_copy
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import AUDIT_ACTIONS, AuditEvent, AuditHead
 from clinic_crm.values import check_choice, utcnow
@@ -73,11 +74,7 @@ class _Sql:
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self.sql = f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
         # PostgreSQL with psycopg 3: COPY for large batches (an import), as the import itself does
-        self.copy_sql = (
-            f"COPY audit_event ({', '.join(_COLUMNS)}) FROM STDIN"
-            if dialect.name == "postgresql" and dialect.driver == "psycopg"
-            else None
-        )
+        self.copy = uses_copy(dialect)
         self.at_processor = _EVENTS.c.at.type.dialect_impl(dialect).bind_processor(dialect)
 
 
@@ -144,11 +141,8 @@ def record_audit(
         ).hexdigest()
         append((last_id, stored_at, actor, action, patient_id, text, prev, digest))
         prev = digest
-    if sql.copy_sql is not None and len(rows) >= _COPY_FROM:
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(sql.copy_sql) as copy:
-            for row in rows:
-                copy.write_row(row)
+    if sql.copy and len(rows) >= _COPY_FROM:
+        copy_rows(connection, "audit_event", _COLUMNS, rows)
     else:
         connection.exec_driver_sql(sql.sql, rows)
     connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=last_id, last_hash=prev))
