@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.services._common import get_or_404, require_text
@@ -204,6 +205,7 @@ def _flush_unique(session: Session) -> None:
         raise DuplicatePatient("another patient of this clinic has this external_id") from exc.orig
 
 
+@reads
 def get_patient(session: Session, patient_id: int) -> Patient:
     """Return the patient; for a record merged into another (``merge``), the patient it was merged into.
 
@@ -241,6 +243,7 @@ def update_patient(session: Session, /, patient_id: int, *, now: datetime | None
     return patient
 
 
+@reads
 def find_patients(
     session: Session,
     clinic_id: int,

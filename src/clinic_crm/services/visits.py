@@ -10,6 +10,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import InvalidTransition, ValidationError
 from clinic_crm.models import VISIT_STATUSES, VISIT_TRANSITIONS, Clinic, Patient, Reminder, Visit
 from clinic_crm.services._common import get_or_404, optional_text, require_text
@@ -210,6 +211,7 @@ def reschedule(session: Session, visit_id: int, *, starts_at: datetime, at: date
     return visit
 
 
+@reads
 def visit_history(session: Session, patient_id: int) -> list[Visit]:
     """The patient's visits, newest first.  Raises ``NotFound`` for an unknown patient."""
     get_or_404(session, Patient, patient_id)
@@ -240,6 +242,7 @@ class VisitStats:
     median_wait_minutes: float | None
 
 
+@reads
 def visit_stats(session: Session, clinic_id: int, *, since: datetime, until: datetime) -> VisitStats:
     """Counts, no-show rate and median waiting time of visits starting in ``[since, until)``."""
     start, end = aware(since, "since"), aware(until, "until")

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import Clinic, FollowUp
 from clinic_crm.services._common import get_or_404, require_text
@@ -68,6 +69,7 @@ def open_follow_up(
     return follow_up
 
 
+@reads
 def list_follow_ups(
     session: Session, clinic_id: int, *, overdue: bool = False, now: datetime | None = None
 ) -> list[FollowUp]:
