@@ -13,8 +13,8 @@ from sqlalchemy import Engine, inspect, text
 
 from clinic_crm import ClinicCRM
 from clinic_crm.db import create_crm_engine
-from clinic_crm.migrations import alembic_config, downgrade, upgrade
 from clinic_crm.db.name_search import is_search_object
+from clinic_crm.migrations import alembic_config, downgrade, upgrade
 from clinic_crm.migrations.rendering import include_name, render_item
 from clinic_crm.models import metadata
 
