@@ -214,12 +214,8 @@ def bench(url: str, rows: int, rounds: int) -> None:
         )
         close_h()
         close_f()
-        print(
-            f"visits.history (50 rows):          {lib_h * 1e3:.2f} ms vs raw {raw_h * 1e3:.2f} ms = {lib_h / raw_h:.2f}x"
-        )
-        print(
-            f"follow_ups(overdue=True) (200 rows): {lib_f * 1e3:.2f} ms vs raw {raw_f * 1e3:.2f} ms = {lib_f / raw_f:.2f}x"
-        )
+        for label, lib, raw in (("visits.history 50", lib_h, raw_h), ("follow_ups(overdue) 200", lib_f, raw_f)):
+            print(f"{label}: {lib * 1e3:.2f} ms vs raw {raw * 1e3:.2f} ms = {lib / raw:.2f}x")
 
         def get() -> object:
             return crm.patients.get(patient_id)
@@ -234,10 +230,8 @@ def bench(url: str, rows: int, rounds: int) -> None:
             with audit_off():
                 without_get = min(without_get, best_of(1, 50, get))
                 without_find = min(without_find, best_of(1, 20, find))
-        print(
-            f"audit overhead: get {with_get * 1e3:.2f} vs {without_get * 1e3:.2f} ms (+{(with_get - without_get) * 1e3:.2f}), "
-            f"find {with_find * 1e3:.2f} vs {without_find * 1e3:.2f} ms (+{(with_find - without_find) * 1e3:.2f})"
-        )
+        for label, on, off in (("get", with_get, without_get), ("find", with_find, without_find)):
+            print(f"audit overhead of {label}: {on * 1e3:.2f} vs {off * 1e3:.2f} ms (+{(on - off) * 1e3:.2f} ms)")
 
 
 def main() -> None:
