@@ -13,8 +13,9 @@ from sqlalchemy import Engine, inspect, text
 
 from clinic_crm import ClinicCRM
 from clinic_crm.db import create_crm_engine
+from clinic_crm.db.name_search import is_search_object
 from clinic_crm.migrations import alembic_config, downgrade, upgrade
-from clinic_crm.migrations.rendering import render_item
+from clinic_crm.migrations.rendering import include_name, render_item
 from clinic_crm.models import metadata
 
 
@@ -39,7 +40,8 @@ def test_single_head() -> None:
 
 
 def _user_tables(engine: Engine) -> set[str]:
-    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    # the name search's FTS5 tables (SQLite) are not modelled: revision 0011 builds them with its own SQL
+    return {name for name in inspect(engine).get_table_names() if not is_search_object(name)} - {"alembic_version"}
 
 
 def test_upgrade_from_empty(engine: Engine) -> None:
@@ -52,7 +54,13 @@ def test_models_match_migrated_schema(engine: Engine) -> None:
     upgrade(engine)
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "render_item": render_item, "target_metadata": metadata}
+            conn,
+            opts={
+                "compare_type": True,
+                "render_item": render_item,
+                "include_name": include_name,
+                "target_metadata": metadata,
+            },
         )
         diff = compare_metadata(context, metadata)
     assert diff == []
@@ -78,7 +86,7 @@ def test_migrate_memory_database() -> None:
     with ClinicCRM("sqlite://") as crm:
         crm.migrate()
         crm.clinics.create("X", timezone="UTC", locale="en_US", region="US")
-        assert len(inspect(crm.engine).get_table_names()) == len(metadata.tables) + 1
+        assert _user_tables(crm.engine) == set(metadata.tables)
 
 
 def test_env_accepts_a_connection_in_config_attributes(engine: Engine) -> None:

@@ -4,6 +4,12 @@ A sub-service of the facade (``crm.clinics``, ``crm.feedback``, …) is a :class
 calls are :class:`service` bindings of plain service functions ``fn(session, …)``.  The binding keeps the
 function's own signature (minus ``session``) and its docstring, so each public call is written once — in
 ``services/`` — and ``mypy --strict`` checks every call site against it.
+
+Read-only calls (service functions marked with :func:`reads`) run their queries in a read transaction: on
+SQLite a deferred ``BEGIN`` (WAL readers proceed while another process holds the write lock) instead of
+``BEGIN IMMEDIATE``.  What such a call must still write — the audit events of a patient read — is collected
+while it reads (:func:`deferred_writes`) and written in a short write transaction right after the read
+commits; the result is handed back only once those writes committed, and nothing is written after an error.
 """
 
 from __future__ import annotations
@@ -17,22 +23,61 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from clinic_crm.db import database_errors
+from clinic_crm.db import READ_ONLY_OPTION, database_errors
 
-__all__ = ["UnitOfWork", "ServiceGroup", "service", "actor_of", "DEFAULT_ACTOR"]
+__all__ = [
+    "UnitOfWork",
+    "ServiceGroup",
+    "service",
+    "reads",
+    "is_read_only",
+    "deferred_writes",
+    "actor_of",
+    "DEFAULT_ACTOR",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Who acts when the facade was not told (``ClinicCRM(url, actor=…)`` / ``crm.as_actor(…)``).
 DEFAULT_ACTOR = "system"
 
 _ACTOR_KEY = "clinic_crm.actor"
+_DEFERRED_KEY = "clinic_crm.deferred_writes"
+_READS_ATTR = "__clinic_crm_reads__"
+
+#: A write a read-only call postponed until its read committed: called with the session, in a write transaction.
+DeferredWrite = Callable[[Session], object]
 
 
 def actor_of(session: Session) -> str:
     """The name of whoever acts through ``session`` (for the audit trail)."""
     return str(session.info.get(_ACTOR_KEY, DEFAULT_ACTOR))
+
+
+def reads(fn: F) -> F:
+    """Mark a service function as read-only: its facade call runs in a read transaction (see the module doc).
+
+    The function may still call :func:`clinic_crm.services.audit.record_audit`: in a read-only call the events
+    are written right after the read commits (:func:`deferred_writes`).  Anything else it writes is a bug.
+    """
+    setattr(fn, _READS_ATTR, True)
+    return fn
+
+
+def is_read_only(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` was marked with :func:`reads`."""
+    return bool(getattr(fn, _READS_ATTR, False))
+
+
+def deferred_writes(session: Session) -> list[DeferredWrite] | None:
+    """In a read-only call of its own, the list to append writes to (run after the read commits); else ``None``.
+
+    ``None`` means "write now": the call runs in a write transaction (or in a caller's transaction).
+    """
+    found: list[DeferredWrite] | None = session.info.get(_DEFERRED_KEY)
+    return found
 
 
 class UnitOfWork:
@@ -74,9 +119,26 @@ class UnitOfWork:
         return self._lock if self._lock is not None else nullcontext()
 
     @contextmanager
-    def session_scope(self) -> Iterator[Session]:
-        """A session inside a transaction (own mode) or a savepoint (bound mode), acting as ``actor``."""
-        if self.session is None:
+    def session_scope(self, *, read_only: bool = False) -> Iterator[Session]:
+        """A session inside a transaction (own mode) or a savepoint (bound mode), acting as ``actor``.
+
+        ``read_only`` (own mode): the work runs in a read transaction; writes it deferred with
+        :func:`deferred_writes` run in a short write transaction after the read committed.
+        """
+        if self.session is None and read_only:
+            with database_errors(), self.guard(), self.factory() as session:
+                session.info[_ACTOR_KEY] = self.actor
+                later: list[DeferredWrite] = []
+                session.info[_DEFERRED_KEY] = later
+                with session.begin():
+                    session.connection(execution_options={READ_ONLY_OPTION: True})
+                    yield session
+                del session.info[_DEFERRED_KEY]
+                if later:
+                    with session.begin():
+                        for write in later:
+                            write(session)
+        elif self.session is None:
             with database_errors(), self.guard(), self.factory() as session, session.begin():
                 session.info[_ACTOR_KEY] = self.actor
                 yield session
@@ -93,8 +155,8 @@ class UnitOfWork:
                     self.session.info[_ACTOR_KEY] = previous
 
     def run(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``fn(session, *args, **kwargs)`` in one unit of work and return its result."""
-        with self.session_scope() as session:
+        """Call ``fn(session, *args, **kwargs)`` in one unit of work and return its result (see :func:`reads`)."""
+        with self.session_scope(read_only=is_read_only(fn)) as session:
             return fn(session, *args, **kwargs)
 
 
@@ -132,10 +194,11 @@ class service(Generic[P, R]):  # noqa: N801 - reads as a function in the class b
         if obj is None:
             return self
         fn, unit = self.fn, obj._unit
+        read_only = is_read_only(fn)
 
         @functools.wraps(fn)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            with unit.session_scope() as session:
+            with unit.session_scope(read_only=read_only) as session:
                 return fn(session, *args, **kwargs)
 
         call.__signature__ = self._signature  # type: ignore[attr-defined]

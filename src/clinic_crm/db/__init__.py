@@ -1,8 +1,11 @@
 """Engine creation for the two supported databases.
 
-* SQLite file: WAL journal, ``busy_timeout``, foreign keys on, and every
+* SQLite file: WAL journal, ``busy_timeout``, foreign keys on, and every write
   transaction opened with ``BEGIN IMMEDIATE`` so that concurrent writers queue
   for the write lock instead of failing with "database is locked" half-way.
+  A connection carrying the execution option ``clinic_crm_read_only`` (the
+  read-only calls of the facade) opens a deferred ``BEGIN`` instead: in WAL mode
+  it reads a snapshot and never waits for a writer.
 * ``sqlite://`` (memory): one shared connection for every thread.
 * PostgreSQL through psycopg 3 (``postgresql+psycopg://``).
 
@@ -25,11 +28,21 @@ from sqlalchemy.pool import StaticPool
 
 from clinic_crm.errors import DatabaseUnavailable, ValidationError
 
-__all__ = ["create_crm_engine", "prepare_engine", "database_errors", "SQLITE_BUSY_TIMEOUT_MS", "LOGGING_NAME"]
+__all__ = [
+    "create_crm_engine",
+    "prepare_engine",
+    "database_errors",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "LOGGING_NAME",
+    "READ_ONLY_OPTION",
+]
 
 #: The ``logging_name`` of every engine clinic_crm creates: its log records go to
 #: ``sqlalchemy.engine.Engine.clinic_crm``, where result rows (patient data) are filtered out.
 LOGGING_NAME = "clinic_crm"
+
+#: Execution option marking a connection whose transaction only reads (SQLite: a deferred ``BEGIN``).
+READ_ONLY_OPTION = "clinic_crm_read_only"
 
 
 class _NoRows(logging.Filter):
@@ -94,7 +107,8 @@ def _configure_sqlite(engine: Engine, *, file_backed: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_crm_engine(url: str) -> Engine:

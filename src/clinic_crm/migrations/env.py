@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy import Connection, Engine
 
 from clinic_crm.db import create_crm_engine
-from clinic_crm.migrations.rendering import render_item
+from clinic_crm.migrations.rendering import include_name, render_item
 from clinic_crm.models import metadata
 
 config = context.config
@@ -34,6 +34,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=True,
         compare_type=True,
         render_item=render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

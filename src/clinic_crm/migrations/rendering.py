@@ -7,6 +7,7 @@ from typing import Any, Literal
 from alembic.autogenerate.api import AutogenContext
 from sqlmodel.sql.sqltypes import AutoString
 
+from clinic_crm.db.name_search import is_search_object
 from clinic_crm.models import UTCDateTime
 
 
@@ -18,3 +19,11 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
         autogen_context.imports.add("import clinic_crm.models._base")
         return "clinic_crm.models._base.UTCDateTime()"
     return False
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Leave the name search's FTS5 table, its shadow tables and the trigram index out of schema comparisons.
+
+    They are built by revision 0011 with SQL the models cannot express (see ``clinic_crm.db.name_search``).
+    """
+    return not is_search_object(name)

@@ -25,7 +25,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
-from clinic_crm.api._unit import actor_of
+from clinic_crm.api._unit import actor_of, deferred_writes, reads
 from clinic_crm.db.copy import copy_rows, uses_copy
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import AUDIT_ACTIONS, AuditEvent, AuditHead
@@ -99,6 +99,8 @@ def record_audit(
     """Add one audit event per patient id (``None``: an event about no single patient), acting as the session's actor.
 
     One INSERT for all of them; safe under concurrent writers (the chain's tail is locked until commit).
+    In a read-only call (``api._unit.reads``) the events are checked now and written in the short write
+    transaction that follows the read, so the read itself never waits for the write lock.
 
     Args:
         session: the caller's session (flushed, never committed).
@@ -118,6 +120,15 @@ def record_audit(
         return 0
     text = canonical_detail(detail)
     actor = actor_of(session)
+    later = deferred_writes(session)
+    if later is not None:
+        later.append(lambda s: _write_events(s, ids, actor, action, text))
+        return len(ids)
+    return _write_events(session, ids, actor, action, text)
+
+
+def _write_events(session: Session, ids: list[int | None], actor: str, action: str, text: str) -> int:
+    """Append one chained event per id after the chain's tail (locked until commit) and move the tail."""
     at = utcnow()
     common = _common(at, actor, action, text)
     connection = session.connection()
@@ -149,6 +160,7 @@ def record_audit(
     return len(rows)
 
 
+@reads
 def audit_for_patient(session: Session, patient_id: int) -> list[AuditEvent]:
     """The audit trail of one patient, oldest first.
 
@@ -167,6 +179,7 @@ def audit_for_patient(session: Session, patient_id: int) -> list[AuditEvent]:
     return list(session.scalars(query))
 
 
+@reads
 def verify_audit(session: Session) -> bool:
     """Whether the audit chain is intact: every event's hash recomputes and links to the one before it.
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.models import CHANNELS, PURPOSES, ConsentEvent, Patient
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.audit import record_audit
@@ -94,6 +95,7 @@ def record_consents(
     return events
 
 
+@reads
 def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *, at: datetime) -> bool:
     """Whether the patient may be contacted on ``channel`` for ``purpose`` at instant ``at``."""
     query = (
@@ -111,6 +113,7 @@ def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *
     return DEFAULT_CONSENT[purpose] if latest is None else bool(latest)
 
 
+@reads
 def consent_history(session: Session, patient_id: int) -> list[ConsentEvent]:
     """Every consent change of the patient, oldest first."""
     get_or_404(session, Patient, patient_id)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Engine, String, and_, bindparam, column, func, literal_column, or_, select, table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
+from clinic_crm.db.name_search import FTS_TABLE, MIN_TRIGRAM, PG_DOCUMENT
 from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.services._common import get_or_404, require_text
@@ -204,6 +207,7 @@ def _flush_unique(session: Session) -> None:
         raise DuplicatePatient("another patient of this clinic has this external_id") from exc.orig
 
 
+@reads
 def get_patient(session: Session, patient_id: int) -> Patient:
     """Return the patient; for a record merged into another (``merge``), the patient it was merged into.
 
@@ -241,6 +245,7 @@ def update_patient(session: Session, /, patient_id: int, *, now: datetime | None
     return patient
 
 
+@reads
 def find_patients(
     session: Session,
     clinic_id: int,
@@ -269,22 +274,64 @@ def find_patients(
     if external_id is not None:
         conditions.append(col(Patient.external_id) == require_text(external_id, "external_id"))
     if name is not None:
-        conditions.append(_name_matches(normalize_name(name, "name")))
+        conditions.append(_name_matches(session, normalize_name(name, "name")))
     found = list(session.scalars(select(Patient).where(*conditions).order_by(col(Patient.id))))
     record_audit(session, [patient.id for patient in found], "read")
     return found
 
 
-def _name_matches(name: str) -> Any:
+def _name_matches(session: Session, name: str) -> Any:
+    """Case-insensitive: the family name, the given name, or both together in either order; or every word in one.
+
+    The trigram index (``clinic_crm.db.name_search``) narrows the candidates to patients whose indexed text
+    contains every word of three characters or more; the exact match below decides, so results are the same
+    with or without the index.
+    """
     family, given = col(Patient.family_name), col(Patient.given_name)
     whole = name.lower()
+    words = whole.split()
     tokens = [
         or_(func.lower(family).contains(tok, autoescape=True), func.lower(given).contains(tok, autoescape=True))
-        for tok in whole.split()
+        for tok in words
     ]
-    return or_(
+    exact = or_(
         func.lower(family + given).contains(whole, autoescape=True),
         func.lower(given + " " + family).contains(whole, autoescape=True),
         func.lower(family + " " + given).contains(whole, autoescape=True),
         and_(*tokens),
     )
+    indexed = [word for word in dict.fromkeys(words) if len(word) >= MIN_TRIGRAM]
+    if not indexed:
+        return exact
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":  # the GIN index's own expression; the pattern inlined so every plan sees it
+        pattern = [literal_column(PG_DOCUMENT).like(_like_pattern(word), escape="/") for word in indexed]
+        return and_(*pattern, exact)
+    if dialect == "sqlite" and _has_fts(session):
+        phrase = " AND ".join('"' + word.replace('"', '""') + '"' for word in indexed)
+        candidates = select(_FTS.c.rowid).where(_FTS.c.doc.op("MATCH")(phrase))
+        return and_(col(Patient.id).in_(candidates), exact)
+    return exact
+
+
+_FTS = table(FTS_TABLE, column("rowid"), column("doc"))
+_FTS_PRESENT: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _has_fts(session: Session) -> bool:
+    """Whether this SQLite database has the FTS5 name index (revision 0011 skips it where FTS5 is missing)."""
+    connection = session.connection()
+    engine = connection.engine
+    if engine in _FTS_PRESENT:
+        return True
+    found = connection.execute(
+        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": FTS_TABLE}
+    ).first()
+    if found is not None:
+        _FTS_PRESENT.add(engine)
+    return found is not None
+
+
+def _like_pattern(word: str) -> Any:
+    escaped = word.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return bindparam(None, f"%{escaped}%", type_=String(), literal_execute=True)

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from statistics import median
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import InvalidTransition, ValidationError
 from clinic_crm.models import VISIT_STATUSES, VISIT_TRANSITIONS, Clinic, Patient, Reminder, Visit
-from clinic_crm.services._common import get_or_404, optional_text, require_text
+from clinic_crm.services._common import MAX_ID, get_or_404, optional_text, require_text
 from clinic_crm.services.aggregates import check_interval
 from clinic_crm.values import aware, check_choice, utc
 
@@ -210,15 +211,23 @@ def reschedule(session: Session, visit_id: int, *, starts_at: datetime, at: date
     return visit
 
 
+#: Built once: a list call pays for its query and its rows, not for building the statement.
+_HISTORY = (
+    select(Visit)
+    .where(col(Visit.patient_id) == bindparam("patient_id"))
+    .order_by(col(Visit.starts_at).desc(), col(Visit.id).desc())
+)
+
+
+@reads
 def visit_history(session: Session, patient_id: int) -> list[Visit]:
     """The patient's visits, newest first.  Raises ``NotFound`` for an unknown patient."""
-    get_or_404(session, Patient, patient_id)
-    query = (
-        select(Visit)
-        .where(col(Visit.patient_id) == patient_id)
-        .order_by(col(Visit.starts_at).desc(), col(Visit.id).desc())
-    )
-    return list(session.scalars(query))
+    if type(patient_id) is int and 1 <= patient_id <= MAX_ID:
+        visits = list(session.scalars(_HISTORY, {"patient_id": patient_id}))
+        if visits:  # the patient exists: no second query
+            return visits
+    get_or_404(session, Patient, patient_id)  # a bad id or an unknown patient raises; else a patient without visits
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +249,7 @@ class VisitStats:
     median_wait_minutes: float | None
 
 
+@reads
 def visit_stats(session: Session, clinic_id: int, *, since: datetime, until: datetime) -> VisitStats:
     """Counts, no-show rate and median waiting time of visits starting in ``[since, until)``."""
     start, end = aware(since, "since"), aware(until, "until")

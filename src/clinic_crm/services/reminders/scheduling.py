@@ -12,6 +12,7 @@ from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrule, rrulestr
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import CHANNELS, PURPOSES, CarePlan, Patient, Reminder, Visit
 from clinic_crm.services._common import get_or_404, require_text
@@ -145,6 +146,7 @@ def schedule_reminder(
     )
 
 
+@reads
 def get_reminder(session: Session, reminder_id: int) -> Reminder:
     """Return the reminder or raise ``NotFound``."""
     return get_or_404(session, Reminder, reminder_id)

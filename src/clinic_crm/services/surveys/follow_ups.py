@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import Clinic, FollowUp
-from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services._common import MAX_ID, get_or_404, require_text
 from clinic_crm.services.clinics import clinic_add_working_days
 from clinic_crm.services.surveys.questions import CheckedAnswer
 from clinic_crm.values import aware, utc
@@ -68,6 +69,7 @@ def open_follow_up(
     return follow_up
 
 
+@reads
 def list_follow_ups(
     session: Session, clinic_id: int, *, overdue: bool = False, now: datetime | None = None
 ) -> list[FollowUp]:
@@ -78,12 +80,24 @@ def list_follow_ups(
         NaiveDatetimeError: ``now`` is naive.
     """
     when = utc(now)
-    get_or_404(session, Clinic, clinic_id)
-    query = select(FollowUp).where(col(FollowUp.clinic_id) == clinic_id, col(FollowUp.closed_at).is_(None))
-    if overdue:
-        query = query.where(col(FollowUp.due_at) < when)
-    query = query.order_by(col(FollowUp.due_at), col(FollowUp.id))
-    return list(session.scalars(query))
+    if type(clinic_id) is int and 1 <= clinic_id <= MAX_ID:
+        if overdue:
+            found = list(session.scalars(_OVERDUE, {"clinic_id": clinic_id, "now": when}))
+        else:
+            found = list(session.scalars(_OPEN, {"clinic_id": clinic_id}))
+        if found:  # the clinic exists: no second query
+            return found
+    get_or_404(session, Clinic, clinic_id)  # a bad id or an unknown clinic raises; else nothing open
+    return []
+
+
+#: Built once: a list call pays for its query and its rows, not for building the statement.
+_OPEN = (
+    select(FollowUp)
+    .where(col(FollowUp.clinic_id) == bindparam("clinic_id"), col(FollowUp.closed_at).is_(None))
+    .order_by(col(FollowUp.due_at), col(FollowUp.id))
+)
+_OVERDUE = _OPEN.where(col(FollowUp.due_at) < bindparam("now"))
 
 
 def close_follow_up(session: Session, follow_up_id: int, *, note: str, at: datetime) -> FollowUp:

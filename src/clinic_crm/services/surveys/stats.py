@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import metadata
 from clinic_crm.services.aggregates import check_interval, count_if, month_label, optional_id
@@ -279,6 +280,7 @@ def _sorted(items: dict[GroupKey, _T]) -> dict[GroupKey, _T]:
     return dict(sorted(items.items(), key=lambda kv: (kv[0] is None, kv[0] if kv[0] is not None else "")))
 
 
+@reads
 def nps(
     session: Session,
     *,
@@ -336,6 +338,7 @@ def nps(
     return _sorted({k: nps_from_counts(*counts, min_responses=q.min_responses) for k, counts in rows or []})
 
 
+@reads
 def csat(
     session: Session,
     *,
@@ -374,6 +377,7 @@ def csat(
     return _sorted({k: _csat_from_counts(good, n, q.min_responses) for k, (n, good) in rows or []})
 
 
+@reads
 def response_rate(
     session: Session,
     *,
