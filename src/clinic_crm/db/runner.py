@@ -123,15 +123,13 @@ class Runner:
         return result
 
     def _rollback(self, raw: Any, cursor: Any, exc: BaseException) -> bool:
-        """Roll back after ``exc``; invalidate the connection when the server dropped it.  Whether it was dropped."""
+        """Roll back after ``exc``; invalidate the connection when it is broken.  Whether it was."""
         dropped = isinstance(exc, self.dialect.loaded_dbapi.Error) and self.dialect.is_disconnect(exc, raw, cursor)
         if not dropped:
             try:
                 raw.rollback()
-            except self.dialect.loaded_dbapi.Error as failed:
-                dropped = self.dialect.is_disconnect(failed, raw, cursor)
-                if not dropped:
-                    raise
+            except self.dialect.loaded_dbapi.Error:
+                dropped = True  # a connection that cannot roll back is of no further use; the first error is raised
         if dropped and self._conn is not None:
             with self.guard():
                 self._conn.invalidate()
