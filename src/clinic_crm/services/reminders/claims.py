@@ -69,6 +69,8 @@ Write = tuple[str, Any]  # (SQL, driver parameters) of one fenced outcome UPDATE
 
 @dataclass(slots=True)  # not frozen: built per message, and a frozen __init__ costs more
 class Item:
+    """One claimed reminder, as the claim loaded it."""
+
     id: int
     clinic_id: int
     patient_id: int
@@ -85,6 +87,8 @@ class Item:
 
 @dataclass(slots=True)  # not frozen: built per message, and a frozen __init__ costs more
 class PatientInfo:
+    """What dispatch needs of a claimed reminder's patient (never logged)."""
+
     name: str
     phone: str | None
     email: str | None
@@ -95,6 +99,8 @@ class PatientInfo:
 
 @dataclass(frozen=True, slots=True)
 class ClinicInfo:
+    """A clinic's name and quiet hours, read once per ``dispatch`` call."""
+
     name: str
     quiet_start: time
     quiet_end: time
@@ -102,6 +108,8 @@ class ClinicInfo:
 
 @dataclass(slots=True)
 class Batch:
+    """One claim: its token, its reminders in due order, and what checking and rendering them needs."""
+
     token: str
     items: list[Item]
     patients: dict[int, PatientInfo]
