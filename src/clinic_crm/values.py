@@ -157,9 +157,31 @@ def normalize_phone(value: object, region: str, field: str = "phone") -> str:
 
 
 def is_fixed_line(e164: str) -> bool:
-    """True when phonenumbers types the number as ``FIXED_LINE`` (an SMS cannot reach it)."""
-    number = phonenumbers.parse(e164, None)
-    return phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE
+    """True when phonenumbers types the number as ``FIXED_LINE`` (an SMS cannot reach it).
+
+    An E.164 string as :func:`normalize_phone` stores it is split at its (prefix-free) country code instead of
+    going through ``phonenumbers.parse`` (two thirds of the cost; dispatch asks once per message); anything else,
+    and a national part starting with 0 (Italian land lines), goes through the parser.
+    """
+    number = _split_e164(e164)
+    if number is None:
+        number = phonenumbers.parse(e164, None)
+    return bool(phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE)
+
+
+def _split_e164(e164: str) -> phonenumbers.PhoneNumber | None:
+    """``+<country code><national number>`` as a ``PhoneNumber``; ``None`` when the parser must decide."""
+    digits = e164[1:]
+    if not (e164.startswith("+") and digits.isdigit()):
+        return None
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[size:]
+            if not national or national[0] == "0":
+                return None
+            return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    return None
 
 
 def normalize_email(value: object, field: str = "email") -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -12,7 +11,8 @@ from sqlalchemy import text
 from clinic_crm import ClinicCRM, ClinicCRMError, DeliveryError
 from clinic_crm.messaging.message import OutboundMessage
 from clinic_crm.models import Clinic, Patient
-from clinic_crm.services.reminders.dispatch import DispatchReport, RetryPolicy, _claim, _process, claim_query
+from clinic_crm.services.reminders.claims import claim_query
+from clinic_crm.services.reminders.dispatch import DispatchReport, RetryPolicy
 from clinic_crm.testing import FailingSender, RecordingSender
 from tests.conftest import T0
 from tests.reminders.conftest import FIXED_LINE, MOBILE, MOBILE_2
@@ -446,27 +446,39 @@ def test_dispatch_validates_arguments(crm: ClinicCRM, sender: RecordingSender) -
 
 
 def test_claimed_rows_are_leased_and_taken_over_with_the_same_key(crm: ClinicCRM, patient: Patient) -> None:
+    first = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0 - MIN)
     r = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0)
     lease = timedelta(minutes=10)
-    stale = _claim(crm._factory, nullcontext, 10, T0, lease)  # a dispatcher that claims, then stalls
-    claimed = crm.reminders.get(r.id)
-    assert claimed.status == "sending" and claimed.claim_token == stale.token
-    assert claimed.ready_at == T0 + lease and claimed.claimed_at == T0
     other = RecordingSender()
-    assert crm.reminders.dispatch(other, now=T0 + lease - MIN).claimed == 0  # lease still held
-    report = crm.reminders.dispatch(other, now=T0 + lease)  # taken over
-    assert report.sent == 1
-    taken = crm.reminders.get(r.id)
-    assert taken.status == "sent" and taken.provider_id == "rec-1"
-    assert other.messages[0].idempotency_key == r.idempotency_key == taken.idempotency_key
+    seen: dict[str, object] = {}
 
-    # the stale dispatcher wakes up: its claim was taken over, so it sends nothing and writes nothing
-    late = RecordingSender(prefix="stale")
-    stale_report = DispatchReport()
-    _process(crm._factory, nullcontext, late, stale, lambda: T0 + lease + MIN, RetryPolicy(), stale_report)
-    assert (stale_report.fenced, stale_report.sent, late.messages) == (1, 0, [])
+    class Stalling(RecordingSender):
+        """Stalls in its first send (``first``) while ``r``, claimed in the same batch, waits its turn."""
+
+        def send(self, message: OutboundMessage) -> str:
+            if message.reminder_id == first.id:
+                claimed = crm.reminders.get(r.id)
+                seen["claimed"] = (
+                    claimed.status,
+                    claimed.claim_token is not None,
+                    claimed.ready_at,
+                    claimed.claimed_at,
+                )
+                seen["early"] = crm.reminders.dispatch(other, now=T0 + lease - MIN).claimed  # lease still held
+                seen["late"] = crm.reminders.dispatch(other, now=T0 + lease).sent  # taken over
+            return super().send(message)
+
+    stale = Stalling(prefix="stale")
+    stale_report = crm.reminders.dispatch(stale, now=T0, lease=lease)
+    assert seen == {"claimed": ("sending", True, T0 + lease, T0), "early": 0, "late": 2}
+    taken = crm.reminders.get(r.id)
+    assert taken.status == "sent" and taken.provider_id is not None and taken.provider_id.startswith("rec-")
+    assert other.for_reminder(r.id)[0].idempotency_key == r.idempotency_key == taken.idempotency_key
+    # the stale dispatcher wakes up: its claim on r was taken over, so it sends nothing more and writes nothing
+    assert [m.reminder_id for m in stale.messages] == [first.id]  # only the in-flight one went out twice
+    assert (stale_report.fenced, stale_report.sent) == (2, 0)
     final = crm.reminders.get(r.id)
-    assert final.status == "sent" and final.provider_id == "rec-1" and final.sent_at == T0 + lease
+    assert final.status == "sent" and final.provider_id == taken.provider_id and final.sent_at == T0 + lease
 
 
 def _taken_over_while_sending(crm: ClinicCRM, outcome: Callable[[OutboundMessage], str]) -> type:
@@ -524,33 +536,16 @@ def test_claim_query_uses_an_index_in_claim_order(crm: ClinicCRM) -> None:
     assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
 
 
-def test_fast_fixed_line_check_agrees_with_the_parser() -> None:
-    import phonenumbers
-
-    from clinic_crm.services.reminders.dispatch import fixed_line
-    from clinic_crm.values import is_fixed_line
-
-    checked = 0
-    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
-        for kind in (
-            phonenumbers.PhoneNumberType.FIXED_LINE,
-            phonenumbers.PhoneNumberType.MOBILE,
-            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-            phonenumbers.PhoneNumberType.VOIP,
-        ):
-            example = phonenumbers.example_number_for_type(region, kind)
-            if example is None:
-                continue
-            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
-            assert fixed_line(e164) == is_fixed_line(e164), e164
-            checked += 1
-    assert checked > 500
-
-
 def test_visit_cancelled_after_the_claim_cancels_its_reminder(crm: ClinicCRM, patient: Patient) -> None:
     visit = crm.visits.book(patient.id, starts_at=T0 + timedelta(days=1), kind="checkup")
     r = crm.reminders.schedule(patient.id, kind="appointment", purpose="care", due_at=T0, visit_id=visit.id)
-    _claim(crm._factory, nullcontext, 10, T0, timedelta(minutes=10))  # a dispatcher claims it, then dies
+
+    class Dying(RecordingSender):
+        def send(self, message: OutboundMessage) -> str:
+            raise KeyboardInterrupt  # the dispatcher dies in its send: the reminder stays claimed
+
+    with pytest.raises(KeyboardInterrupt):
+        crm.reminders.dispatch(Dying(), now=T0)
     crm.visits.cancel(visit.id, at=T0, reason="called in")  # cancel_visit_reminders skips the claimed row
     assert crm.reminders.get(r.id).status == "sending"
     sender = RecordingSender()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import available_timezones
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -112,6 +113,29 @@ def test_fixed_line_detection() -> None:
     assert is_fixed_line("+886223456789")
     assert not is_fixed_line("+886912345678")
     assert not is_fixed_line("+12015550123")  # FIXED_LINE_OR_MOBILE is sendable
+    assert is_fixed_line("+390236618300")  # an Italian land line keeps its leading 0 (through the parser)
+
+
+def test_fixed_line_agrees_with_phonenumbers_on_every_regions_examples() -> None:
+    """``is_fixed_line`` skips ``phonenumbers.parse`` for E.164 input: it must type every example number alike."""
+    examples = [
+        phonenumbers.example_number_for_type(region, kind)
+        for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+        for kind in phonenumbers.PhoneNumberType.values()
+    ]
+    examples += [
+        phonenumbers.example_number_for_non_geo_entity(code) for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
+    ]
+    checked = 0
+    for example in examples:
+        if example is not None:
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            expected = (
+                phonenumbers.number_type(phonenumbers.parse(e164, None)) == phonenumbers.PhoneNumberType.FIXED_LINE
+            )
+            assert is_fixed_line(e164) == expected, e164
+            checked += 1
+    assert checked > 1000
 
 
 def test_email() -> None:

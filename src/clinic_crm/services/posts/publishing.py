@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -31,13 +31,14 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Select, Table, exists, false, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic_crm.db.runner import Guard, Runner
 from clinic_crm.errors import DeliveryError, ValidationError
 from clinic_crm.messaging.post import PublicPost
 from clinic_crm.models import Clinic, Incident
 from clinic_crm.models.posts import Post
 from clinic_crm.services._common import claim_run_clock
 from clinic_crm.services.posts.rules import choose_text
-from clinic_crm.services.reminders.dispatch import RetryPolicy
+from clinic_crm.services.reminders.dispatch import ClaimBudget, RetryPolicy
 
 __all__ = ["PublishReport", "publish_due", "claim_query", "public_post", "DEFAULT_BATCH_SIZE", "DEFAULT_POLICY"]
 
@@ -51,8 +52,6 @@ DEFAULT_POLICY = RetryPolicy()
 _post = cast(Table, Post.__table__)  # type: ignore[attr-defined]
 _incident = cast(Table, Incident.__table__)  # type: ignore[attr-defined]
 _clinic = cast(Table, Clinic.__table__)  # type: ignore[attr-defined]
-
-Guard = Callable[[], AbstractContextManager[object]]
 
 
 @dataclass(slots=True)
@@ -121,29 +120,22 @@ def publish_due(
     if not callable(getattr(publisher, "publish", None)):
         raise ValidationError("publisher must have a publish(post) method", field="publisher")
     policy = policy or DEFAULT_POLICY
-    dialect = factory.kw["bind"].dialect.name
+    runner = Runner(factory, guard)  # Core statements in session transactions: no DB-API connection is kept
+    dialect = runner.dialect.name
     report = PublishReport()
-    remaining = limit
-    while remaining is None or remaining > 0:
-        size = batch_size if remaining is None else min(batch_size, remaining)
+    budget = ClaimBudget(limit, batch_size)
+    while size := budget.next():
         token = uuid.uuid4().hex
-        with _transaction(factory, guard) as session:
+        with runner.transaction() as session:
             items, held = _claim(session, dialect, token, size, clock(), lease)
         claimed = len(items) + held
         if not claimed:
             break
         report.claimed += claimed
         report.held += held
-        if remaining is not None:
-            remaining -= claimed
-        _publish_batch(factory, guard, publisher, token, items, clock, lease, policy, report)
+        budget.took(claimed)
+        _publish_batch(runner, publisher, token, items, clock, lease, policy, report)
     return report
-
-
-@contextmanager
-def _transaction(factory: sessionmaker[Session], guard: Guard) -> Iterator[Session]:
-    with guard(), factory() as session, session.begin():
-        yield session
 
 
 def _open_incident() -> Any:
@@ -216,8 +208,7 @@ def _claim(
 
 
 def _publish_batch(
-    factory: sessionmaker[Session],
-    guard: Guard,
+    runner: Runner,
     publisher: Any,
     token: str,
     items: Sequence[_Item],
@@ -231,7 +222,7 @@ def _publish_batch(
     try:
         for item in items:
             now = clock()
-            with _transaction(factory, guard) as session:
+            with runner.transaction() as session:
                 state = _renew(session, item, token, now, lease)
             done += 1
             if state == "fenced":
@@ -242,14 +233,14 @@ def _publish_batch(
                 report.held += 1
                 continue
             values, kind = _attempt(publisher, item, clock(), policy)
-            with _transaction(factory, guard) as session:
+            with runner.transaction() as session:
                 result = cast(CursorResult[Any], session.execute(_fenced(item.id, token).values(**values)))
                 recorded = result.rowcount == 1
             _count(report, item, kind, recorded)
     finally:
         leftover = [item.id for item in items[done:]]
         if leftover:
-            _hand_back(factory, guard, token, leftover, clock())
+            _hand_back(runner, token, leftover, clock())
 
 
 def _renew(session: Session, item: _Item, token: str, now: datetime, lease: timedelta) -> str:
@@ -347,11 +338,11 @@ def _count(report: PublishReport, item: _Item, kind: str, recorded: bool) -> Non
         report.gave_up += 1
 
 
-def _hand_back(factory: sessionmaker[Session], guard: Guard, token: str, ids: Sequence[int], now: datetime) -> None:
+def _hand_back(runner: Runner, token: str, ids: Sequence[int], now: datetime) -> None:
     """Make claimed posts this call did not get to due again at once (best effort: their lease expires anyway)."""
     p = _post
     try:
-        with _transaction(factory, guard) as session:
+        with runner.transaction() as session:
             session.execute(
                 update(p)
                 .where(p.c.id.in_(ids), p.c.claim_token == token, p.c.status == "scheduled")

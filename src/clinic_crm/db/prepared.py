@@ -1,4 +1,4 @@
-"""Core statements compiled once per dialect and run on the DB-API cursor (the dispatch hot path).
+"""Core statements compiled once per dialect and run on a DB-API cursor (driver-level fast path of dispatch).
 
 SQLAlchemy's per-execution overhead (cache key, parameter processing, result set-up) is several
 times the cost of a one-row ``SELECT`` or ``UPDATE`` on SQLite.  A :class:`Prepared` statement keeps
