@@ -142,6 +142,14 @@ def render(metric: str, by: str | None, grouped: Mapping[Any, Any] | None, total
     return _table(HEADERS[metric], rows)
 
 
+def chart_metadata(fig: Any, path: str) -> dict[str, str] | None:
+    """The chart's titles (they name the clinic and filters) as the PNG file's ``Title``, for file browsers."""
+    if not path.lower().endswith(".png"):
+        return None
+    titles = [fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)]
+    return {"Title": " — ".join(t for t in titles if t)}
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the report for ``args``; write the chart when ``--png`` is given."""
     if args.by == "channel" and args.metric != "response-rate":
@@ -186,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
                 until=filters["until"],
                 min_responses=min_responses,
             )
-            fig.savefig(args.png)
+            fig.savefig(args.png, metadata=chart_metadata(fig, args.png))
             print(f"chart written to {args.png}")
     return 0
 
