@@ -26,11 +26,10 @@ from sqlalchemy import text
 from clinic_crm import ClinicCRM
 from clinic_crm.cli import build_parser
 from clinic_crm.testing import throwaway_postgres
-from tests.conftest import PG_ADMIN_URL, _pg_available
-from tests.senders.conftest import Gateway, Recorded, SmtpServer, gateway, smtp_factory  # noqa: F401 - fixtures
-from tests.surveys.stats_factory import Resp, seed
-
 from tests.cli.walkthrough import STEPS, Step
+from tests.conftest import PG_ADMIN_URL, _pg_available
+from tests.senders.conftest import Gateway, Recorded, SmtpServer
+from tests.surveys.stats_factory import Resp, seed
 
 ENTRY_POINT = Path(sys.executable).with_name("clinic-crm")
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 17:00 in Taipei, the --now of the steps
@@ -157,9 +156,7 @@ def _stored_text(db: str) -> str:
 
 
 @pytest.mark.timeout(1200)  # ~55 processes of ~1.5 s CPU each; far longer on a loaded machine
-def test_walkthrough(
-    fresh_db: str, tmp_path: Path, gateway: Gateway, smtp_factory: Any, request: pytest.FixtureRequest
-) -> None:
+def test_walkthrough(fresh_db: str, tmp_path: Path, gateway: Gateway, smtp_factory: Any) -> None:
     sqlite = fresh_db.startswith("sqlite")
     smtp: SmtpServer = smtp_factory("plain")
     _gateway_fails_one_number(gateway)
