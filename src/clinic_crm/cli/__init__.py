@@ -19,19 +19,38 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from clinic_crm.errors import ClinicCRMError, DatabaseUnavailable
 
+__all__ = [
+    "main",
+    "build_parser",
+    "open_crm",
+    "add_db_option",
+    "add_csv_option",
+    "verbose_logging",
+    "DEFAULT_DB",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_USAGE",
+    "EXIT_ENVIRONMENT",
+]
+
 if TYPE_CHECKING:
     from clinic_crm.crm import ClinicCRM
 
 DEFAULT_DB = "sqlite:///clinic.db"
+
+log = logging.getLogger("clinic_crm.cli")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
@@ -66,6 +85,16 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_csv_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--csv FILE`` option of the report commands (written by :func:`clinic_crm.reporting.write_csv`)."""
+    parser.add_argument(
+        "--csv",
+        default=None,
+        metavar="FILE",
+        help="also write the table to FILE as CSV for a spreadsheet (UTF-8; formula-like cells neutralised)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available sub-command."""
     from clinic_crm import __version__
@@ -77,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "3 environment (database missing, unmigrated or unreachable; optional extra missing)",
     )
     parser.add_argument("--version", action="version", version=f"clinic-crm {__version__}")
+    _add_verbose(parser, default=0)
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -86,7 +116,58 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # not built yet
             raise
         module.register(subparsers)
+    for sub in _sub_parsers(parser):
+        _add_verbose(sub, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_verbose(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """``-v``/``-vv`` (INFO/DEBUG logging to stderr); sub-commands keep the top level's count unless given."""
+    if any("-v" in action.option_strings for action in parser._actions):
+        return
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log to stderr: -v progress (INFO), -vv details and SQL statements (DEBUG); never patient data",
+    )
+
+
+def _sub_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser below ``parser`` (sub-commands and their actions), depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield child
+                yield from _sub_parsers(child)
+
+
+#: Where ``-v`` sends log records: the library's loggers, and at ``-vv`` SQLAlchemy's engine (statements only:
+#: parameters are never echoed and result rows are filtered out in :mod:`clinic_crm.db`).
+VERBOSE_LOGGERS = {1: ("clinic_crm",), 2: ("clinic_crm", "sqlalchemy.engine")}
+
+
+@contextmanager
+def verbose_logging(level: int) -> Iterator[None]:
+    """Log the library (and at 2, the SQL engine) to stderr for the duration; 0 logs nothing."""
+    if level <= 0:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    threshold = logging.INFO if level == 1 else logging.DEBUG
+    loggers = [logging.getLogger(name) for name in VERBOSE_LOGGERS[min(level, 2)]]
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(threshold)
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, previous, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(old)
 
 
 def _missing_sqlite_file(url: str) -> str | None:
@@ -122,8 +203,14 @@ def open_crm(args: argparse.Namespace) -> ClinicCRM:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (errors are printed without patient data)."""
     args = build_parser().parse_args(argv)
+    name = " ".join(str(part) for part in (args.command, getattr(args, "action", None)) if part)
     try:
-        return int(args.handler(args))
+        with verbose_logging(int(getattr(args, "verbose", 0) or 0)):
+            started = time.monotonic()
+            log.info("clinic-crm %s: started", name)
+            code = int(args.handler(args))
+            log.info("clinic-crm %s: exit %d after %.2f s", name, code, time.monotonic() - started)
+            return code
     except DatabaseUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ENVIRONMENT

@@ -19,8 +19,9 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from clinic_crm.cli import add_db_option, open_crm
+from clinic_crm.cli import add_csv_option, add_db_option, open_crm
 from clinic_crm.cli.report import _table, parse_instant
+from clinic_crm.reporting import Cell, write_csv
 from clinic_crm.services.feedback.rules import KINDS, STATUSES, Clocks, is_breached
 from clinic_crm.services.feedback.sla import SLA_BY, SlaResult
 from clinic_crm.values import utcnow, zone
@@ -56,6 +57,7 @@ def register(subparsers: Any) -> None:
     report.add_argument("--since", default=None, help="received at or after (ISO date or datetime with offset)")
     report.add_argument("--until", default=None, help="received before (ISO date or datetime with offset)")
     report.add_argument("--now", default=None, help="judge breaches at this instant (default: now)")
+    add_csv_option(report)
     report.set_defaults(handler=run_sla)
 
 
@@ -96,14 +98,8 @@ def run_list(args: argparse.Namespace) -> int:
     return 1 if args.breached and rows else 0
 
 
-def _sla_row(label: str, result: SlaResult) -> list[str]:
-    return [
-        label,
-        str(result.cases),
-        str(result.acknowledged_on_time),
-        str(result.resolved_on_time),
-        str(result.breached),
-    ]
+def _sla_values(label: str, result: SlaResult) -> list[Cell]:
+    return [label, result.cases, result.acknowledged_on_time, result.resolved_on_time, result.breached]
 
 
 def run_sla(args: argparse.Namespace) -> int:
@@ -122,7 +118,10 @@ def run_sla(args: argparse.Namespace) -> int:
     assert isinstance(grouped, dict) and isinstance(total, SlaResult)
     scope = f"clinic {args.clinic}" if args.clinic is not None else "all clinics"
     print(f"Feedback SLA{f' by {args.by}' if args.by else ''} — {scope}; breaches judged at {now.isoformat()}")
-    rows = [_sla_row(str(key), result) for key, result in grouped.items()]
-    rows.append(_sla_row("total", total))
-    print(_table(SLA_HEADER, rows))
+    values = [_sla_values(str(key), result) for key, result in grouped.items()]
+    values.append(_sla_values("total", total))
+    print(_table(SLA_HEADER, [[str(v) for v in row] for row in values]))
+    if args.csv:
+        write_csv(args.csv, SLA_HEADER, values)
+        print(f"table written to {args.csv}")
     return 0

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -85,7 +82,6 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--now", type=str, default=None, help="act as if it were this instant (ISO 8601 with offset)")
     parser.add_argument("--dry-run", action="store_true", help="do the work in a transaction that is rolled back")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (ids and statuses only) to stderr")
 
 
 def register(subparsers: Any) -> None:
@@ -145,29 +141,11 @@ def _in_scope(crm: ClinicCRM, dry_run: bool, work: Callable[[Scope], T]) -> T:
             outer.rollback()
 
 
-@contextmanager
-def _logging(verbose: bool) -> Iterator[None]:
-    if not verbose:
-        yield
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("clinic_crm")
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
-
-
 def run_plan(args: argparse.Namespace) -> int:
     """Plan reminders within ``--horizon``; print how many were created."""
     horizon = parse_duration(args.horizon, "horizon")
     now = parse_instant(args.now) if args.now else utcnow()
-    with _logging(args.verbose), open_crm(args) as crm:
+    with open_crm(args) as crm:
         created = _in_scope(crm, args.dry_run, lambda scope: scope.reminders.plan(now=now, horizon=horizon))
     if args.json:
         print(json.dumps({"planned": created, "horizon": args.horizon, "dry_run": bool(args.dry_run)}))
@@ -196,7 +174,7 @@ def run_dispatch(args: argparse.Namespace) -> int:
         close_sender(sender)
         sender = NullSender()
     try:
-        with _logging(args.verbose), open_crm(args) as crm:
+        with open_crm(args) as crm:
             report = _in_scope(
                 crm,
                 args.dry_run,

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from clinic_crm.cli import add_db_option, open_crm
+from clinic_crm.cli import add_csv_option, add_db_option, open_crm
 from clinic_crm.errors import ValidationError
+from clinic_crm.reporting import Cell, write_csv
 from clinic_crm.services.surveys.stats import NPS_BY, RATE_BY, CsatResult, NpsResult, ResponseRate
 from clinic_crm.values import aware, zone
 
@@ -55,6 +56,7 @@ def register(subparsers: Any) -> None:
         help="hide scores of groups with fewer responses (default %(default)s; 0 shows all)",
     )
     parser.add_argument("--png", default=None, metavar="FILE", help="also write the NPS-by-month chart to FILE")
+    add_csv_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -95,28 +97,28 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _row(metric: str, label: str, result: Any) -> list[str]:
+def _values(metric: str, label: str, result: Any) -> list[Cell]:
+    """One table row as values: counts as ints, scores as floats (``None`` when hidden or undefined)."""
     if metric == "nps":
         assert isinstance(result, NpsResult)
         return [
             label,
-            str(result.responses),
-            str(result.promoters),
-            str(result.passives),
-            str(result.detractors),
-            _fmt(result.score),
-            _fmt(result.margin_of_error),
+            result.responses,
+            result.promoters,
+            result.passives,
+            result.detractors,
+            result.score,
+            result.margin_of_error,
         ]
     if metric == "csat":
         assert isinstance(result, CsatResult)
-        return [label, str(result.responses), str(result.satisfied), _fmt(result.score)]
+        return [label, result.responses, result.satisfied, result.score]
     assert isinstance(result, ResponseRate)
-    return [
-        label,
-        str(result.invitations),
-        str(result.responses),
-        _fmt(None if result.rate is None else 100 * result.rate),
-    ]
+    return [label, result.invitations, result.responses, None if result.rate is None else 100 * result.rate]
+
+
+def _row(metric: str, label: str, result: Any) -> list[str]:
+    return [_fmt(v) if v is None or isinstance(v, float) else str(v) for v in _values(metric, label, result)]
 
 
 HEADERS = {
@@ -126,11 +128,26 @@ HEADERS = {
 }
 
 
+def table_values(grouped: Mapping[Any, Any] | None, total: Any, metric: str) -> list[list[Cell]]:
+    """The report's rows as values: one per group (when grouped), then the total."""
+    rows = [_values(metric, "(none)" if key is None else str(key), result) for key, result in (grouped or {}).items()]
+    rows.append(_values(metric, "total", total))
+    return rows
+
+
 def render(metric: str, by: str | None, grouped: Mapping[Any, Any] | None, total: Any) -> str:
     """The report table: one line per group (when grouped) and a total line."""
     rows = [_row(metric, "(none)" if key is None else str(key), result) for key, result in (grouped or {}).items()]
     rows.append(_row(metric, "total", total))
     return _table(HEADERS[metric], rows)
+
+
+def chart_metadata(fig: Any, path: str) -> dict[str, str] | None:
+    """The chart's titles (they name the clinic and filters) as the PNG file's ``Title``, for file browsers."""
+    if not path.lower().endswith(".png"):
+        return None
+    titles = [fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)]
+    return {"Title": " — ".join(t for t in titles if t)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -166,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{title}{by_text} — {scope}; {hidden}")
         assert grouped is None or isinstance(grouped, dict)
         print(render(args.metric, args.by, grouped, total))
+        if args.csv:
+            write_csv(args.csv, HEADERS[args.metric], table_values(grouped, total, args.metric))
+            print(f"table written to {args.csv}")
         if args.png:
             fig = crm.surveys.plot_nps(
                 clinic_id=args.clinic,
@@ -174,9 +194,9 @@ def run(args: argparse.Namespace) -> int:
                 until=filters["until"],
                 min_responses=min_responses,
             )
-            fig.savefig(args.png)
+            fig.savefig(args.png, metadata=chart_metadata(fig, args.png))
             print(f"chart written to {args.png}")
     return 0
 
 
-__all__ = ["register", "run", "parse_instant", "render", "METRICS", "NPS_BY"]
+__all__ = ["register", "run", "parse_instant", "render", "table_values", "METRICS", "NPS_BY"]

@@ -23,9 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from clinic_crm.cli import add_db_option, open_crm
+from clinic_crm.cli import add_csv_option, add_db_option, open_crm
 from clinic_crm.cli.report import parse_instant
 from clinic_crm.errors import ValidationError
+from clinic_crm.reporting import Cell, write_csv
 from clinic_crm.services.reputation import CsvSource, IngestReport, ReputationSummary
 from clinic_crm.services.reputation.summary import SUMMARY_BY
 from clinic_crm.values import aware, utcnow
@@ -59,6 +60,7 @@ def register(subparsers: Any) -> None:
     summary.add_argument("--since", default=None, help="ISO date or datetime with offset; inclusive")
     summary.add_argument("--until", default=None, help="ISO date or datetime with offset; exclusive")
     summary.add_argument("--png", default=None, metavar="FILE", help="also write the by-month chart to FILE")
+    add_csv_option(summary)
     add_db_option(summary)
     summary.set_defaults(handler=run_summary)
 
@@ -124,6 +126,15 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+#: The columns of ``summary --csv``.
+CSV_HEADER = ["group", "mentions", "rated", "average rating", "negative", "negative %", "replied", "median hours"]
+
+
+def _values(label: str, s: ReputationSummary) -> list[Cell]:
+    share = None if s.negative_share is None else 100 * s.negative_share
+    return [label, s.mentions, s.rated, s.average_rating, s.negative, share, s.replied, s.median_hours_to_reply]
+
+
 def _line(label: str, s: ReputationSummary) -> str:
     share = None if s.negative_share is None else 100 * s.negative_share
     return (
@@ -145,6 +156,10 @@ def run_summary(args: argparse.Namespace) -> int:
         for key, item in grouped.items():
             print(_line(str(key), item))
         print(_line("total", total))
+        if args.csv:
+            rows = [_values(str(key), item) for key, item in grouped.items()]
+            write_csv(args.csv, CSV_HEADER, [*rows, _values("total", total)])
+            print(f"table written to {args.csv}")
         if args.png:
             crm.reputation.plot_summary(clinic_id=args.clinic, since=since, until=until).savefig(args.png)
             print(f"chart written to {args.png}")

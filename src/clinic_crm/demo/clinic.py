@@ -10,8 +10,6 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-import phonenumbers
-
 from clinic_crm.crm import ClinicCRM  # the demo sits above the facade, like the CLI
 from clinic_crm.values import utcnow
 
@@ -61,40 +59,56 @@ class DemoSummary:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+#: Mobile numbers reserved for fiction, where a numbering plan has them (all validate with ``phonenumbers``):
+#: Australia's ACMA list for films and creative works (0491 570 xxx …) and North America's 555-0100…0199.
+#: The UK's Ofcom drama range (07700 900000–900999) is not used: ``phonenumbers`` treats it as invalid, so the
+#: library would refuse it.
+FICTIONAL_AU = [
+    f"0491 {block}"
+    for block in (
+        "570 006",
+        "570 156",
+        "570 157",
+        "570 158",
+        "570 159",
+        "570 110",
+        "570 313",
+        "570 737",
+        "571 266",
+        "571 491",
+        "571 804",
+        "572 549",
+    )
+]
+FICTIONAL_US_AREAS = ("201", "212", "415", "617", "718")
+
+#: Taiwan's NCC reserves no numbers for fiction.  The demo keeps its Taiwanese numbers in the 1,000-number blocks
+#: around ``phonenumbers``' own example numbers (mobile 0912-345-xxx, home line 02-2123-4xxx), the numbers every
+#: Taiwanese example in these docs uses, and sends them nowhere: ``clinic-crm demo`` dispatches into its outbox file.
+TW_MOBILE_BLOCK = "0912345"
+TW_HOME_BLOCK = "0221234"
+
+
 def _tw_mobile(rng: random.Random) -> str:
-    while True:
-        digits = f"09{rng.randint(0, 99_999_999):08d}"
-        number = phonenumbers.parse(digits, "TW")
-        if phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE:
-            style = rng.random()
-            if style < 0.4:
-                return f"{digits[:4]}-{digits[4:7]}-{digits[7:]}"
-            if style < 0.8:
-                return digits
-            return f"+886 {digits[1:4]} {digits[4:7]} {digits[7:]}"
-
-
-def _valid_example(rng: random.Random, region: str, kind: int) -> str:
-    example = phonenumbers.example_number_for_type(region, kind)
-    assert example is not None
-    national = str(example.national_number)
-    for _ in range(100):
-        candidate = national[:-3] + f"{rng.randint(0, 999):03d}"
-        number = phonenumbers.parse(candidate, region)
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    digits = f"{TW_MOBILE_BLOCK}{rng.randint(0, 999):03d}"
+    style = rng.random()
+    if style < 0.4:
+        return f"{digits[:4]}-{digits[4:7]}-{digits[7:]}"
+    if style < 0.8:
+        return digits
+    return f"+886 {digits[1:4]} {digits[4:7]} {digits[7:]}"
 
 
 def _phone(rng: random.Random) -> str | None:
     roll = rng.random()
     if roll < 0.75:
         return _tw_mobile(rng)
-    if roll < 0.82:
-        return _valid_example(rng, "TW", phonenumbers.PhoneNumberType.FIXED_LINE)  # a home line: SMS can't reach it
+    if roll < 0.82:  # a home line: SMS can't reach it
+        return f"{TW_HOME_BLOCK[:2]}-{TW_HOME_BLOCK[2:]}-{rng.randint(0, 999):03d}"
+    if roll < 0.86:
+        return f"+61 {rng.choice(FICTIONAL_AU)[1:]}"
     if roll < 0.90:
-        region = rng.choice(["US", "JP", "GB", "HK", "SG"])
-        return _valid_example(rng, region, phonenumbers.PhoneNumberType.MOBILE)
+        return f"+1 {rng.choice(FICTIONAL_US_AREAS)}-555-01{rng.randint(0, 99):02d}"
     return None
 
 

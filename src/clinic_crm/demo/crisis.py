@@ -51,10 +51,10 @@ def seed_demo_crisis(crm: ClinicCRM, clinic_id: int, *, now: datetime) -> dict[s
     Returns:
         The readiness score and how many risks, playbooks and drills were made.
     """
-    crm.crisis.set_member(clinic_id, role="lead", name="陳院長", phone="0912-000-001", email="lead@clinic.example")
-    crm.crisis.set_member(clinic_id, role="spokesperson", name="林經理", phone="0912-000-002")
-    crm.crisis.set_member(clinic_id, role="medical", name="王醫師", phone="0912-000-003")
-    crm.crisis.add_contact(clinic_id, kind="lawyer", name="Lee & Partners", phone="02-2345-6789", note="24 h line")
+    crm.crisis.set_member(clinic_id, role="lead", name="陳院長", phone="0912-345-901", email="lead@example.org")
+    crm.crisis.set_member(clinic_id, role="spokesperson", name="林經理", phone="0912-345-902")
+    crm.crisis.set_member(clinic_id, role="medical", name="王醫師", phone="0912-345-903")
+    crm.crisis.add_contact(clinic_id, kind="lawyer", name="Lee & Partners", phone="02-2123-4901", note="24 h line")
     crm.crisis.add_contact(clinic_id, kind="regulator", name="Department of Health")
     for crisis_type, (steps, holding_text) in PLAYBOOKS.items():
         crm.crisis.set_playbook(clinic_id, crisis_type=crisis_type, steps=steps, holding_statement=holding_text)
