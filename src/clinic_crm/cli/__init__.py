@@ -31,6 +31,8 @@ from clinic_crm.errors import ClinicCRMError, DatabaseUnavailable
 if TYPE_CHECKING:
     from clinic_crm.crm import ClinicCRM
 
+__all__ = ["DEFAULT_DB", "CREATES_DATABASE", "COMMAND_MODULES", "add_db_option", "build_parser", "open_crm", "main"]
+
 DEFAULT_DB = "sqlite:///clinic.db"
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3

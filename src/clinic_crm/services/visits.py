@@ -16,6 +16,22 @@ from clinic_crm.services._common import get_or_404, optional_text, require_text
 from clinic_crm.services.aggregates import check_interval
 from clinic_crm.values import aware, check_choice, utc
 
+__all__ = [
+    "book_visit",
+    "get_visit",
+    "cancel_visit_reminders",
+    "check_in",
+    "start_care",
+    "complete",
+    "cancel",
+    "mark_no_show",
+    "list_visits",
+    "reschedule",
+    "visit_history",
+    "VisitStats",
+    "visit_stats",
+]
+
 
 def book_visit(
     session: Session,

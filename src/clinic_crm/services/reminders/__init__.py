@@ -9,3 +9,5 @@
 * :mod:`.templates` — a clinic's own texts, yearly greetings
 * :mod:`.listing` — ``list_reminders``, ``cancel_reminder``
 """
+
+__all__: list[str] = []  # nothing to import from here
