@@ -56,15 +56,15 @@ from clinic_crm.models import (
     TimelineEntry,
     Visit,
 )
+from clinic_crm.services.clinics import ClinicSettings
 from clinic_crm.services.crisis.rules import Check, Readiness
 from clinic_crm.services.events.stats import EventStats
 from clinic_crm.services.feedback.policies import CasePolicy
 from clinic_crm.services.feedback.sla import SlaResult
 from clinic_crm.services.imports import ImportReport, RowError
 from clinic_crm.services.patient_rights.duplicates import DuplicatePair
-from clinic_crm.services.posts.publishing import PublishReport
-from clinic_crm.services.clinics import ClinicSettings
 from clinic_crm.services.patients import PatientFields
+from clinic_crm.services.posts.publishing import PublishReport
 from clinic_crm.services.reminders.dispatch import DispatchReport, RetryPolicy
 from clinic_crm.services.reputation import IngestReport, ReputationSummary, ReviewSource
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
