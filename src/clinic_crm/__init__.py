@@ -2,7 +2,8 @@
 
 The public names are those of ``shared/CONTRACT.md``: the facade, the error
 tree, the sender protocol's message type, the survey ``Question``, and the
-result types the contract's calls return.  Everything else lives in
+result types the contract's calls return; plus ``RetryPolicy`` (dispatch's
+retries) and the typed update inputs ``PatientFields`` / ``ClinicSettings``.  Everything else lives in
 sub-modules (``clinic_crm.testing`` for test doubles, ``clinic_crm.messaging``
 for senders).
 """
@@ -55,14 +56,16 @@ from clinic_crm.models import (
     TimelineEntry,
     Visit,
 )
+from clinic_crm.services.clinics import ClinicSettings
 from clinic_crm.services.crisis.rules import Check, Readiness
 from clinic_crm.services.events.stats import EventStats
 from clinic_crm.services.feedback.policies import CasePolicy
 from clinic_crm.services.feedback.sla import SlaResult
 from clinic_crm.services.imports import ImportReport, RowError
 from clinic_crm.services.patient_rights.duplicates import DuplicatePair
+from clinic_crm.services.patients import PatientFields
 from clinic_crm.services.posts.publishing import PublishReport
-from clinic_crm.services.reminders.dispatch import DispatchReport
+from clinic_crm.services.reminders.dispatch import DispatchReport, RetryPolicy
 from clinic_crm.services.reputation import IngestReport, ReputationSummary, ReviewSource
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate
 from clinic_crm.surveys_types import Question
@@ -138,5 +141,9 @@ __all__ = [
     "EventStats",
     "DuplicatePair",
     "AuditEvent",
+    # added on purpose beyond the contract: dispatch's retry settings, typed update inputs
+    "RetryPolicy",
+    "PatientFields",
+    "ClinicSettings",
 ]
 __version__ = "0.1.0"

@@ -142,6 +142,30 @@ class ClinicCRM(Scope):
         with self._unit.guard(), self._factory() as session, session.begin():
             yield Scope(UnitOfWork(self._factory, session=session, lock=self._lock, actor=self._unit.actor))
 
+    @contextmanager
+    def dry_run(self) -> Iterator[Scope]:
+        """Run calls for real inside one outer transaction that is rolled back at the end: nothing is kept.
+
+        Every transaction a call opens — each one of ``reminders.dispatch``'s commits included — becomes a
+        SAVEPOINT of that outer transaction, so the checks and counts are the real ones.  Pair dispatch with a
+        sender that sends nothing (``clinic_crm.messaging.outbox.NullSender``); ``clinic-crm reminders plan|dispatch
+        --dry-run`` does.
+
+        Example::
+
+            with crm.dry_run() as trial:
+                would_create = trial.reminders.plan(now=now, horizon=timedelta(days=7))
+        """
+        with self._unit.guard(), self.engine.connect() as connection:
+            outer = connection.begin()
+            try:
+                factory = sessionmaker(
+                    bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
+                )
+                yield Scope(UnitOfWork(factory, actor=self._unit.actor))
+            finally:
+                outer.rollback()
+
     def bind(self, session: Session) -> Scope:
         """The sub-services running inside a host application's own ``Session``; the host commits.
 

@@ -62,3 +62,19 @@ def test_crm_from_engine_and_context_manager(db_url: str) -> None:
     with engine.connect():  # the host's engine is not disposed by the facade
         pass
     engine.dispose()
+
+
+def test_dry_run_does_the_real_work_and_keeps_nothing(crm: ClinicCRM, clinic: Clinic) -> None:
+    from clinic_crm.testing import RecordingSender
+
+    patient = crm.patients.register(clinic.id, family_name="王", given_name="小明", phone="0912345678")  # type: ignore[arg-type]
+    due = T0.replace(hour=3)  # 11:00 in Taipei, outside quiet hours
+    reminder = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=due)  # type: ignore[arg-type]
+    sender = RecordingSender()
+    with crm.dry_run() as trial:
+        trial.patients.register(clinic.id, family_name="李", given_name="大同")  # type: ignore[arg-type]
+        report = trial.reminders.dispatch(sender, now=due)  # dispatch's own commits become savepoints
+        assert report.sent == 1 and trial.reminders.get(reminder.id).status == "sent"  # type: ignore[arg-type]
+    assert len(sender.messages) == 1
+    assert count_rows(crm, "patient") == 1
+    assert crm.reminders.get(reminder.id).status == "pending"  # type: ignore[arg-type]

@@ -90,10 +90,7 @@ def _clinic_for(crm: ClinicCRM, region: str) -> int:
 
 
 def _clinics(crm: ClinicCRM) -> list[Clinic]:
-    from sqlalchemy import select
-
-    with crm._factory() as session:  # test helper: list the clinics made by earlier examples
-        return list(session.scalars(select(Clinic)))
+    return crm.clinics.list()  # the clinics made by earlier examples
 
 
 OFFSETS = st.builds(

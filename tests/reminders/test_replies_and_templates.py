@@ -10,7 +10,7 @@ import pytest
 from clinic_crm import ClinicCRM, InvalidPhoneNumber, NaiveDatetimeError, ValidationError
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.services.consent import consent_history
-from clinic_crm.services.reminders.control import is_opt_out
+from clinic_crm.services.reminders.replies import is_opt_out
 from clinic_crm.testing import RecordingSender
 from tests.conftest import T0, count_rows
 from tests.reminders.conftest import MOBILE, MOBILE_2

@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from clinic_crm import ClinicCRM
@@ -34,7 +35,7 @@ def test_seed_demo_surveys(crm: ClinicCRM, sclinic: Clinic, completed_visit: Vis
     assert 0.4 * 60 <= counts["responses"] <= 0.8 * 60
     assert counts["responses"] == count_rows(crm, "response")
     assert counts["follow_ups"] == count_rows(crm, "follow_up")
-    with crm._factory() as session:
+    with Session(crm.engine) as session:
         answered = list(session.scalars(select(col(Response.answered_at))))
     assert all(a < NOW for a in answered)
     months = {a.strftime("%Y-%m") for a in answered}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from clinic_crm import ClinicCRM, Conflict, NaiveDatetimeError, NotFound, TokenExpired, ValidationError
@@ -32,10 +33,7 @@ def _reminder(crm: ClinicCRM, reminder_id: int) -> dict[str, Any]:
 
 
 def _reminder_due(crm: ClinicCRM, reminder_id: int) -> datetime:
-    with crm._factory() as session:
-        reminder = session.get(Reminder, reminder_id)
-        assert reminder is not None
-        return reminder.due_at
+    return crm.reminders.get(reminder_id).due_at
 
 
 def test_invite_makes_a_token_and_a_care_survey_reminder_with_the_link(
@@ -57,9 +55,8 @@ def test_invite_makes_a_token_and_a_care_survey_reminder_with_the_link(
     assert reminder["plan_key"] == f"survey:{inv.id}"
     assert reminder["channel"] is None
     assert _reminder_due(crm, inv.reminder_id) == T0 + timedelta(minutes=180)  # completed + clinic delay
-    with crm._factory() as session:
-        stored = session.get(Reminder, inv.reminder_id)
-        assert stored is not None and stored.expires_at == inv.expires_at  # an expired link is never sent
+    stored = crm.reminders.get(inv.reminder_id)
+    assert stored.expires_at == inv.expires_at  # an expired link is never sent
     assert count_rows(crm, "reminder") == 1
 
 
@@ -198,7 +195,7 @@ def test_invite_completed_invites_each_completed_visit_of_the_period_once(
     assert visit_ids == {v.id for v in inside} | {already.id}
     assert booked.id not in visit_ids
     assert plan_keys == {f"survey:{i}" for i in inv_ids}
-    with crm._factory() as session:
+    with Session(crm.engine) as session:
         batch = list(session.scalars(select(Invitation).where(col(Invitation.sent_at) == at)))
         assert len(batch) == 3
         for inv in batch:

@@ -19,7 +19,7 @@ import inspect
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +29,7 @@ __all__ = [
     "UnitOfWork",
     "ServiceGroup",
     "service",
+    "overloaded_service",
     "reads",
     "is_read_only",
     "deferred_writes",
@@ -205,3 +206,34 @@ class service(Generic[P, R]):  # noqa: N801 - reads as a function in the class b
         call.__name__ = self.name
         obj.__dict__[self.name] = call  # bound once per group: later lookups skip the descriptor
         return call
+
+
+C = TypeVar("C")
+
+
+class overloaded_service(Generic[C]):  # noqa: N801 - reads as a function in the class bodies that use it
+    """:class:`service` for a function whose result type depends on its arguments (``nps(by=…)``).
+
+    ``ParamSpec`` cannot carry ``@overload``s, so the facade call's type is named explicitly:
+    ``nps = overloaded_service[MetricCall[NpsResult]](stats.nps)``, where ``MetricCall`` is a protocol whose
+    overloaded ``__call__`` lives next to the service function (its one home).  A test checks that every
+    overload takes the function's parameters minus ``session``, so the two cannot drift.
+    """
+
+    def __init__(self, fn: Callable[Concatenate[Session, ...], object]) -> None:
+        self.service: service[..., object] = service(fn)
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.service.__set_name__(owner, name)
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> overloaded_service[C]: ...
+
+    @overload
+    def __get__(self, obj: ServiceGroup, owner: type[Any]) -> C: ...
+
+    def __get__(self, obj: ServiceGroup | None, owner: type[Any]) -> overloaded_service[C] | C:
+        if obj is None:
+            return self
+        return cast(C, self.service.__get__(obj, owner))

@@ -48,6 +48,8 @@ __all__ = [
 if TYPE_CHECKING:
     from clinic_crm.crm import ClinicCRM
 
+__all__ = ["DEFAULT_DB", "CREATES_DATABASE", "COMMAND_MODULES", "add_db_option", "build_parser", "open_crm", "main"]
+
 DEFAULT_DB = "sqlite:///clinic.db"
 
 log = logging.getLogger("clinic_crm.cli")

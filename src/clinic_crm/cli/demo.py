@@ -12,6 +12,8 @@ from clinic_crm.cli import EXIT_USAGE
 from clinic_crm.crm import ClinicCRM
 from clinic_crm.demo import build_demo
 
+__all__ = ["DEMO_DB", "register", "run"]
+
 #: The demo's own database: never the shared default ``clinic.db`` nor ``$CLINIC_CRM_DB``.
 DEMO_DB = "sqlite:///clinic-crm-demo/demo.db"
 

@@ -16,6 +16,8 @@ from typing import Any
 from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.services.imports import ImportReport
 
+__all__ = ["register", "count_data_lines", "run", "print_report"]
+
 
 def register(subparsers: Any) -> None:
     """Add the ``import`` sub-command."""

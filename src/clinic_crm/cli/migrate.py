@@ -8,6 +8,8 @@ from typing import Any
 from clinic_crm.cli import add_db_option
 from clinic_crm.crm import ClinicCRM
 
+__all__ = ["register", "run"]
+
 
 def register(subparsers: Any) -> None:
     """Add the ``migrate`` sub-command."""

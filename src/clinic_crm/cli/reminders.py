@@ -24,9 +24,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy.orm import sessionmaker
-
-from clinic_crm.api._unit import UnitOfWork
 from clinic_crm.cli import add_db_option, open_crm
 from clinic_crm.crm import ClinicCRM, Scope
 from clinic_crm.errors import ValidationError
@@ -123,22 +120,11 @@ def register(subparsers: Any) -> None:
 
 
 def _in_scope(crm: ClinicCRM, dry_run: bool, work: Callable[[Scope], T]) -> T:
-    """``work(crm)``; for a dry run, ``work`` on a connection whose outer transaction is rolled back.
-
-    Each transaction the work opens (dispatch commits every outcome) becomes a SAVEPOINT of that
-    outer transaction, so the checks and counts are the real ones and nothing is kept.
-    """
+    """``work(crm)``; for a dry run, ``work`` inside ``crm.dry_run()`` (real checks and counts, nothing kept)."""
     if not dry_run:
         return work(crm)
-    with crm.engine.connect() as conn:
-        outer = conn.begin()
-        try:
-            factory = sessionmaker(
-                bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
-            )
-            return work(Scope(UnitOfWork(factory)))
-        finally:
-            outer.rollback()
+    with crm.dry_run() as trial:
+        return work(trial)
 
 
 def run_plan(args: argparse.Namespace) -> int:

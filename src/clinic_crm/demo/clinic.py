@@ -13,6 +13,17 @@ from datetime import datetime, time, timedelta
 from clinic_crm.crm import ClinicCRM  # the demo sits above the facade, like the CLI
 from clinic_crm.values import utcnow
 
+__all__ = [
+    "DemoSummary",
+    "build_demo_clinic",
+    "FAMILY_ZH",
+    "GIVEN_ZH",
+    "FAMILY_EN",
+    "GIVEN_EN",
+    "VISIT_KINDS",
+    "PRACTITIONERS",
+]
+
 FAMILY_ZH = "陳林黃張李王吳劉蔡楊許鄭謝郭洪曾邱廖賴周"
 GIVEN_ZH = [
     "志明",

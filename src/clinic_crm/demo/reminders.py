@@ -9,9 +9,6 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from clinic_crm.services.reminders._tables import t_clinic, t_patient, t_visit
 from clinic_crm.values import aware, zone
 
 if TYPE_CHECKING:
@@ -44,20 +41,10 @@ def seed_demo_reminders(crm: ClinicCRM, clinic_ids: list[int], *, now: datetime)
     now = aware(now, "now")
     counts = {"care_plans": 0, "greetings": 0, "templates": 0, "scheduled": 0}
     with crm.transaction() as tx:
-        session = tx.session
-        assert session is not None
         for position, clinic_id in enumerate(clinic_ids):
-            timezone = session.execute(select(t_clinic.c.timezone).where(t_clinic.c.id == clinic_id)).scalar_one()
-            recalls = session.execute(
-                select(t_visit.c.patient_id, t_visit.c.kind)
-                .where(
-                    t_visit.c.clinic_id == clinic_id,
-                    t_visit.c.status == "completed",
-                    t_visit.c.kind.in_(list(RECALL_EVERY)),
-                )
-                .distinct()
-                .order_by(t_visit.c.patient_id, t_visit.c.kind)
-            ).all()
+            timezone = tx.clinics.get(clinic_id).timezone
+            completed = tx.visits.list(clinic_id, status="completed")
+            recalls = sorted({(v.patient_id, v.kind) for v in completed if v.kind in RECALL_EVERY})
             for patient_id, kind in recalls:
                 tx.reminders.add_recall(
                     patient_id, kind=f"{kind}_recall", every=RECALL_EVERY[kind], after_visit_kind=kind
@@ -78,10 +65,8 @@ def seed_demo_reminders(crm: ClinicCRM, clinic_ids: list[int], *, now: datetime)
                     body="{clinic}感謝{name}一路以來的支持，祝您平安健康！",
                 )
                 counts["templates"] += 1
-            first = session.execute(
-                select(t_patient.c.id).where(t_patient.c.clinic_id == clinic_id).order_by(t_patient.c.id).limit(3)
-            ).scalars()
-            for patient_id in first:
-                tx.reminders.schedule(patient_id, kind="lab_results", purpose="care", due_at=now)
+            for patient in tx.patients.find(clinic_id)[:3]:  # ordered by id
+                assert patient.id is not None
+                tx.reminders.schedule(patient.id, kind="lab_results", purpose="care", due_at=now)
                 counts["scheduled"] += 1
     return counts

@@ -1,7 +1,7 @@
 """Demo survey data: a survey per clinic, invitations for the completed visits, a year of realistic answers.
 
 Called by the demo (``clinic-crm demo``) after it has made clinics, patients and visits.  Everything
-goes through the survey service functions, in one transaction, so the data obey the same rules as
+goes through the facade's survey calls, in one transaction, so the data obey the same rules as
 real data (tokens, follow-ups, reminders).  Invitations for visits completed in the last two days
 are sent as reminders; older ones are back-filled without a reminder (nobody should get a survey
 link about a visit of last spring).
@@ -18,10 +18,6 @@ from sqlmodel import col
 
 from clinic_crm.errors import NotFound
 from clinic_crm.models import FollowUp, Invitation, Visit
-from clinic_crm.services.surveys.follow_ups import close_follow_up
-from clinic_crm.services.surveys.invitations import invite_completed
-from clinic_crm.services.surveys.responses import submit
-from clinic_crm.services.surveys.surveys import create_survey, latest_survey
 from clinic_crm.surveys_types import Question
 from clinic_crm.values import aware
 
@@ -122,16 +118,16 @@ def seed_demo_surveys(crm: ClinicCRM, clinic_ids: list[int], *, now: datetime, r
         follow_ups_before = session.scalar(select(func.count()).select_from(FollowUp)) or 0
         for clinic_id in clinic_ids:
             try:
-                survey = latest_survey(session, clinic_id, DEMO_SURVEY_NAME)
+                survey = tx.surveys.latest(clinic_id, DEMO_SURVEY_NAME)
             except NotFound:
-                survey = create_survey(session, clinic_id, name=DEMO_SURVEY_NAME, questions=DEMO_QUESTIONS, now=when)
+                survey = tx.surveys.create(clinic_id, name=DEMO_SURVEY_NAME, questions=DEMO_QUESTIONS, now=when)
                 counts["surveys"] += 1
             assert survey.id is not None
             survey_ids.append(survey.id)
-            old = invite_completed(
-                session, survey.id, since=when - BACKFILL, until=when - SEND_WINDOW, at=None, send=False
+            old = tx.surveys.invite_completed(
+                survey.id, since=when - BACKFILL, until=when - SEND_WINDOW, at=None, send=False
             )
-            recent = invite_completed(session, survey.id, since=when - SEND_WINDOW, until=when, at=None, send=True)
+            recent = tx.surveys.invite_completed(survey.id, since=when - SEND_WINDOW, until=when, at=None, send=True)
             counts["invitations"] += old + recent
         rows = session.execute(
             select(col(Invitation.token), col(Invitation.sent_at), col(Invitation.expires_at), col(Visit.practitioner))
@@ -161,13 +157,9 @@ def seed_demo_surveys(crm: ClinicCRM, clinic_ids: list[int], *, now: datetime, r
                 continue
             trend = 0.1 * (1 - min(1.0, (when - answered_at) / year))  # a clinic that listens gets better
             nps = _nps(rng, PRACTITIONER_MOOD.get(practitioner or "", 0.0), trend)
-            submit(session, token, _answers(rng, nps), at=answered_at)
+            tx.surveys.submit(token, _answers(rng, nps), at=answered_at)
             counts["responses"] += 1
-        follow_ups = list(
-            session.scalars(
-                select(FollowUp).where(col(FollowUp.clinic_id).in_(clinic_ids), col(FollowUp.closed_at).is_(None))
-            )
-        )
+        follow_ups = [item for clinic_id in clinic_ids for item in tx.surveys.follow_ups(clinic_id)]
         counts["follow_ups"] = (session.scalar(select(func.count()).select_from(FollowUp)) or 0) - follow_ups_before
         for item in follow_ups:
             assert item.id is not None
@@ -175,7 +167,7 @@ def seed_demo_surveys(crm: ClinicCRM, clinic_ids: list[int], *, now: datetime, r
                 note = rng.choice(
                     ["Called back; apologised and rebooked.", "已致電關心，病人表示理解。", "Left a voicemail."]
                 )
-                close_follow_up(session, item.id, note=note, at=item.due_at - timedelta(hours=rng.uniform(1, 30)))
+                tx.surveys.close_follow_up(item.id, note=note, at=item.due_at - timedelta(hours=rng.uniform(1, 30)))
             else:
                 counts["follow_ups_open"] += 1
     return counts

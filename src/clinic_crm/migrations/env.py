@@ -14,6 +14,8 @@ from clinic_crm.db import create_crm_engine
 from clinic_crm.migrations.rendering import include_name, render_item
 from clinic_crm.models import metadata
 
+__all__: list[str] = []  # run by Alembic, not imported
+
 config = context.config
 
 

@@ -10,6 +10,8 @@ from sqlmodel.sql.sqltypes import AutoString
 from clinic_crm.db.name_search import is_search_object
 from clinic_crm.models import UTCDateTime
 
+__all__ = ["render_item"]
+
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render SQLModel's AutoString as a plain ``sa.String`` and our UTC type by its import path."""

@@ -13,6 +13,8 @@ from sqlmodel import SQLModel
 
 from clinic_crm.errors import NaiveDatetimeError
 
+__all__ = ["NAMING_CONVENTION", "metadata", "Base", "UTCDateTime"]
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -9,6 +9,8 @@ from sqlmodel import Field
 
 from clinic_crm.models._base import Base, UTCDateTime
 
+__all__ = ["Clinic", "ClinicDay"]
+
 
 class Clinic(Base, table=True):
     """A clinic: its time zone, locale, phone region, quiet hours and messaging settings."""

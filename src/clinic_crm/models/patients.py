@@ -11,6 +11,8 @@ from sqlmodel import Field
 
 from clinic_crm.models._base import Base, UTCDateTime
 
+__all__ = ["CHANNELS", "PURPOSES", "is_cjk", "display_name", "Patient", "ConsentEvent"]
+
 CHANNELS = ("sms", "email")
 PURPOSES = ("care", "marketing")
 

@@ -10,6 +10,8 @@ from sqlmodel import Field
 
 from clinic_crm.models._base import Base, UTCDateTime
 
+__all__ = ["REMINDER_STATUSES", "CarePlan", "Reminder", "ClinicPause", "InboundReply", "MessageTemplate", "Greeting"]
+
 REMINDER_STATUSES = ("pending", "sending", "sent", "failed", "suppressed", "cancelled")
 
 

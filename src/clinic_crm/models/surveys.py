@@ -15,6 +15,8 @@ from sqlmodel import Field
 from clinic_crm.models._base import Base, UTCDateTime
 from clinic_crm.surveys_types import Question
 
+__all__ = ["Survey", "Invitation", "Response", "Answer", "FollowUp"]
+
 
 class Survey(Base, table=True):
     """One version of a survey; its questions never change once it has responses."""

@@ -9,6 +9,8 @@ from sqlmodel import Field
 
 from clinic_crm.models._base import Base, UTCDateTime
 
+__all__ = ["VISIT_STATUSES", "VISIT_TRANSITIONS", "Visit"]
+
 VISIT_STATUSES = ("booked", "checked_in", "completed", "cancelled", "no_show")
 
 #: Allowed moves of the status machine: from → the statuses it may go to.

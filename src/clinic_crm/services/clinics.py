@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time
+from typing import TypedDict, Unpack
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +23,7 @@ __all__ = [
     "get_clinic",
     "list_clinics",
     "update_clinic",
+    "ClinicSettings",
     "add_closure",
     "add_working_day",
     "is_working_day",
@@ -97,8 +100,25 @@ _UPDATABLE = (
 )
 
 
-def update_clinic(session: Session, /, clinic_id: int, **fields: object) -> Clinic:
-    """Change a clinic's settings.
+class ClinicSettings(TypedDict, total=False):
+    """The settings ``crm.clinics.update`` takes (all optional).
+
+    For a host's type checker only (PEP 692): at run time an unknown setting is still a ``ValidationError``
+    naming it, and every value is validated.
+    """
+
+    birthday_greetings: bool
+    name: str
+    timezone: str
+    locale: str
+    quiet_hours: tuple[time, time] | list[time]
+    appointment_offsets: Sequence[int]
+    survey_url_template: str | None
+    survey_delay_minutes: int
+
+
+def update_clinic(session: Session, /, clinic_id: int, **fields: Unpack[ClinicSettings]) -> Clinic:
+    """Change a clinic's settings (typed by :class:`ClinicSettings`).
 
     Fields: ``birthday_greetings`` (opt-in, marketing), ``name``, ``timezone``, ``locale``, ``quiet_hours``,
     ``appointment_offsets`` (minutes before a visit, e.g. ``[1440, 120]``), ``survey_url_template``

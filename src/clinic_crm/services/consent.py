@@ -19,6 +19,16 @@ from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.audit import record_audit
 from clinic_crm.values import check_choice, utc, utcnow
 
+__all__ = [
+    "DEFAULT_CONSENT",
+    "record_consent",
+    "grant_consent",
+    "withdraw_consent",
+    "record_consents",
+    "has_consent",
+    "consent_history",
+]
+
 #: Whether a purpose is allowed when the patient never said anything about it.
 DEFAULT_CONSENT = {"care": True, "marketing": False}
 
@@ -44,6 +54,30 @@ def record_consent(
     get_or_404(session, Patient, patient_id)
     [event] = record_consents(session, [patient_id], (channel,), (purpose,), granted=granted, source=source, at=at)
     return event
+
+
+def grant_consent(
+    session: Session, patient_id: int, channel: str, purpose: str, *, source: str, at: datetime | None = None
+) -> ConsentEvent:
+    """Record that the patient agreed to ``purpose`` messages (``care``/``marketing``) on ``channel``.
+
+    Raises:
+        NotFound: no such patient.
+        ValidationError, NaiveDatetimeError: unknown channel or purpose, empty source, naive ``at``.
+    """
+    return record_consent(session, patient_id, channel, purpose, granted=True, source=source, at=at)
+
+
+def withdraw_consent(
+    session: Session, patient_id: int, channel: str, purpose: str, *, source: str, at: datetime | None = None
+) -> ConsentEvent:
+    """Record that the patient withdrew consent for ``purpose`` messages (``care``/``marketing``) on ``channel``.
+
+    Raises:
+        NotFound: no such patient.
+        ValidationError, NaiveDatetimeError: unknown channel or purpose, empty source, naive ``at``.
+    """
+    return record_consent(session, patient_id, channel, purpose, granted=False, source=source, at=at)
 
 
 def record_consents(
@@ -96,8 +130,13 @@ def record_consents(
 
 
 @reads
-def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *, at: datetime) -> bool:
-    """Whether the patient may be contacted on ``channel`` for ``purpose`` at instant ``at``."""
+def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *, at: datetime | None = None) -> bool:
+    """Whether the patient may be contacted on ``channel`` for ``purpose`` at instant ``at`` (default now).
+
+    Raises:
+        NaiveDatetimeError: ``at`` is naive.
+    """
+    at = utc(at, "at")
     query = (
         select(col(ConsentEvent.granted))
         .where(
@@ -115,7 +154,7 @@ def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *
 
 @reads
 def consent_history(session: Session, patient_id: int) -> list[ConsentEvent]:
-    """Every consent change of the patient, oldest first."""
+    """Every grant and withdrawal of the patient, oldest first."""
     get_or_404(session, Patient, patient_id)
     record_audit(session, [patient_id], "read", {"what": "consent_history"})
     query = select(ConsentEvent).where(col(ConsentEvent.patient_id) == patient_id)

@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from sqlalchemy import Engine, String, and_, bindparam, column, func, literal_column, or_, select, table, text
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,38 @@ from clinic_crm.values import (
     parse_date,
     utc,
 )
+
+__all__ = [
+    "PATIENT_FIELDS",
+    "PatientFields",
+    "clean_patient_fields",
+    "register_patient",
+    "get_patient",
+    "current_patient",
+    "update_patient",
+    "find_patients",
+    "ClinicRules",
+    "clinic_rules",
+    "patient_field_cleaners",
+]
+
+
+class PatientFields(TypedDict, total=False):
+    """The fields ``crm.patients.update`` takes (all optional; ``None`` clears an optional one).
+
+    For a host's type checker only (PEP 692): at run time an unknown field is still a ``ValidationError``
+    naming it, and every value is validated as ``register`` validates it.
+    """
+
+    family_name: str
+    given_name: str
+    phone: str | None
+    email: str | None
+    birth_date: date | str | None
+    locale: str | None
+    timezone: str | None
+    external_id: str | None
+
 
 #: The fields a patient record has, in the order ``register`` takes them.
 PATIENT_FIELDS = (
@@ -166,7 +198,7 @@ def register_patient(
 
     Raises:
         NotFound: no such clinic.
-        ValidationError, InvalidPhoneNumber, InvalidEmail: malformed input.
+        ValidationError, InvalidPhoneNumber, InvalidEmail: malformed input (nothing stored).
         DuplicatePatient: ``external_id`` is already used in this clinic.
     """
     clinic = get_or_404(session, Clinic, clinic_id)
@@ -226,15 +258,22 @@ def current_patient(session: Session, patient: Patient) -> Patient:
     return patient
 
 
-def update_patient(session: Session, /, patient_id: int, *, now: datetime | None = None, **fields: Any) -> Patient:
+def update_patient(
+    session: Session, /, patient_id: int, *, now: datetime | None = None, **fields: Unpack[PatientFields]
+) -> Patient:
     """Change some of a patient's fields (the keyword names of ``register``); ``None`` clears an optional one.
 
+    ``fields`` is typed by :class:`PatientFields`, so a host's type checker rejects an unknown name or a value
+    of the wrong type; at run time an unknown name is a ``ValidationError`` whose ``.field`` names it.
+
     Raises:
-        NotFound, ValidationError, InvalidPhoneNumber, InvalidEmail, DuplicatePatient
+        NotFound: no such patient.
+        ValidationError, InvalidPhoneNumber, InvalidEmail: an unknown field or a malformed value (nothing stored).
+        DuplicatePatient: ``external_id`` is already used by another patient of the clinic.
     """
     patient = get_or_404(session, Patient, patient_id, for_update=True)
     clinic = get_or_404(session, Clinic, patient.clinic_id)
-    clean = clean_patient_fields(clinic, fields)
+    clean = clean_patient_fields(clinic, dict(fields))
     if clean.get("external_id") is not None:
         _check_external_id_free(session, patient.clinic_id, clean["external_id"], exclude=patient.id)
     for key, value in clean.items():
@@ -257,7 +296,7 @@ def find_patients(
 ) -> list[Patient]:
     """Patients of a clinic matching every criterion given, ordered by id (records merged into another left out).
 
-    ``phone`` may be written in any form the clinic's region parses; ``email``
+    ``phone`` may be written in any local or international form the clinic's region parses; ``email``
     is compared normalised; ``name`` matches case-insensitively against the
     family name, the given name, or both written together in either order.
 

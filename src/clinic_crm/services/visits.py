@@ -17,6 +17,22 @@ from clinic_crm.services._common import MAX_ID, get_or_404, optional_text, requi
 from clinic_crm.services.aggregates import check_interval
 from clinic_crm.values import aware, check_choice, utc
 
+__all__ = [
+    "book_visit",
+    "get_visit",
+    "cancel_visit_reminders",
+    "check_in",
+    "start_care",
+    "complete",
+    "cancel",
+    "mark_no_show",
+    "list_visits",
+    "reschedule",
+    "visit_history",
+    "VisitStats",
+    "visit_stats",
+]
+
 
 def book_visit(
     session: Session,

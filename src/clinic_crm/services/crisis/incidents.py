@@ -25,7 +25,7 @@ from clinic_crm.models import (
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.aggregates import optional_id
 from clinic_crm.services.crisis.rules import check_ids, first_statement_due
-from clinic_crm.services.reminders.control import check_purposes, lift_incident_pauses, pause_for_incident
+from clinic_crm.services.reminders.pauses import check_purposes, lift_incident_pauses, pause_for_incident
 from clinic_crm.services.reputation.alerts import escalate_alert
 from clinic_crm.values import aware, check_choice, utc
 

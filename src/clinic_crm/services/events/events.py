@@ -20,6 +20,7 @@ import enum
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TypedDict, Unpack
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -47,6 +48,7 @@ from clinic_crm.values import aware, check_choice, utc
 
 __all__ = [
     "UNSET",
+    "NoOtherFields",
     "create_event",
     "get_event",
     "list_events",
@@ -66,6 +68,13 @@ class _Unset(enum.Enum):
 
 #: "Leave this field as it is" in :func:`update_event`.
 UNSET = _Unset.UNSET
+
+
+class NoOtherFields(TypedDict):
+    """No keyword beyond the named ones: a host's type checker rejects any other (PEP 692).
+
+    At run time another keyword is still collected and reported as a ``ValidationError`` naming it.
+    """
 
 
 def _times(starts_at: object, ends_at: object) -> tuple[datetime, datetime]:
@@ -207,7 +216,7 @@ def update_event(
     ends_at: datetime | _Unset = UNSET,
     location: str | _Unset = UNSET,
     capacity: int | None | _Unset = UNSET,
-    **unknown: object,
+    **unknown: Unpack[NoOtherFields],
 ) -> Event:
     """Change an event's title, time, place or capacity (fields not given stay as they are).
 

@@ -5,3 +5,5 @@
 * :mod:`.cases` — record, acknowledge (optionally telling the patient), resolve, reopen, assign, get, history, list
 * :mod:`.sla` — ``sla()``: on-time and breach counts as one SQL aggregate
 """
+
+__all__: list[str] = []  # nothing to import from here

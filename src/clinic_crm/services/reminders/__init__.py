@@ -6,6 +6,10 @@
 * :mod:`.recalls` — recalls of ``plan_reminders``, streamed in batches of care plans
 * :mod:`.dispatch` — ``dispatch_due``, ``DispatchReport``, ``RetryPolicy``
 * :mod:`.quiet` — quiet hours in a patient's zone, DST-correct
-* :mod:`.control` — pause/resume, ``handle_reply``, templates, greetings, listing
-* :mod:`.demo` — ``seed_demo_reminders`` for ``clinic-crm demo``
+* :mod:`.pauses` — manual pause/resume and the pauses an incident owns
+* :mod:`.replies` — ``handle_reply`` (opt-out keywords), ``list_replies``
+* :mod:`.templates` — a clinic's own texts, yearly greetings
+* :mod:`.listing` — ``list_reminders``, ``cancel_reminder``
 """
+
+__all__: list[str] = []  # nothing to import from here

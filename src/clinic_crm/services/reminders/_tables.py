@@ -19,6 +19,19 @@ from clinic_crm.models import (
     Visit,
 )
 
+__all__ = [
+    "t_reminder",
+    "t_patient",
+    "t_visit",
+    "t_clinic",
+    "t_clinic_pause",
+    "t_care_plan",
+    "t_greeting",
+    "t_inbound_reply",
+    "t_message_template",
+    "t_consent_event",
+]
+
 t_reminder = cast(Table, Reminder.__table__)  # type: ignore[attr-defined]
 t_patient = cast(Table, Patient.__table__)  # type: ignore[attr-defined]
 t_visit = cast(Table, Visit.__table__)  # type: ignore[attr-defined]

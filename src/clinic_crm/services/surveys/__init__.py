@@ -4,3 +4,5 @@ Modules: ``questions`` (checking questions and answers), ``surveys`` (create and
 ``invitations`` (invite visits), ``responses`` (submit), ``follow_ups`` (closing the loop),
 ``stats``, ``frame`` and ``plot`` (metrics, the notebook frame, the chart), ``demo`` (demo data).
 """
+
+__all__: list[str] = []  # nothing to import from here

@@ -75,6 +75,9 @@ def list_follow_ups(
 ) -> list[FollowUp]:
     """The clinic's open follow-ups, soonest due first; with ``overdue=True`` only those due before ``now``.
 
+    A ``FollowUp`` carries ids (``response_id``, ``visit_id``, ``patient_id``), ``reason`` (``"detractor"``,
+    ``"low_rating"`` or both, comma-joined), ``opened_at`` and ``due_at``.
+
     Raises:
         NotFound: no such clinic.
         NaiveDatetimeError: ``now`` is naive.

@@ -197,7 +197,8 @@ def survey_frame(
     Returns:
         A DataFrame indexed by ``response_id`` with ``answered_at`` (aware UTC), ``clinic_id``,
         ``survey_id``, ``visit_kind`` and ``practitioner`` (categorical), then one column per
-        question key (see :func:`pivot`).
+        question key (nps and rating as ``Int64``, choice and text as objects; see :func:`pivot`).  No patient
+        names or contact data.
 
     Raises:
         ImportError: pandas is not installed (``pip install 'clinic-crm[analysis]'``).

@@ -180,7 +180,11 @@ def invite(
     channel: str | None = None,
     send: bool = True,
 ) -> Invitation:
-    """Invite the patient of a completed visit to answer a survey (sent as a ``care`` reminder).
+    """Invite the patient of a completed visit to answer a survey (sent as a ``care`` reminder of kind ``"survey"``).
+
+    The reminder is due ``clinic.survey_delay_minutes`` after the visit was completed (or at ``at`` if later),
+    its payload ``{"url": link, "survey_name": name}`` with the link made from ``clinic.survey_url_template``.
+    Without a template (or with ``send=False``) the invitation is made but no reminder is scheduled.
 
     Args:
         survey_id: the survey version to answer.
@@ -247,8 +251,11 @@ def invite_completed(
     The visits are picked with one set-based query; the invitations go in with one batched INSERT.
 
     Args:
+        since, until: the completion times of the visits to invite.
         at: the ``sent_at`` of every invitation; ``None`` (for back-filling) uses each visit's
             completion time plus the clinic's ``survey_delay_minutes``.
+        expires_in: validity of each token (default 14 days).
+        send: ``False`` schedules no reminders (as :func:`invite`).
 
     Returns:
         How many invitations were made.
@@ -300,5 +307,9 @@ def invite_completed(
 
 
 def get_invitation(session: Session, invitation_id: int) -> Invitation:
-    """Return the invitation, or raise ``NotFound``."""
+    """Return one invitation.
+
+    Raises:
+        NotFound: no such invitation.
+    """
     return get_or_404(session, Invitation, invitation_id)

@@ -8,14 +8,18 @@ backend, no global state — so it is safe in servers, threads and the Agg backe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from clinic_crm.services.surveys.stats import GroupKey, NpsResult
+from sqlalchemy.orm import Session
+
+from clinic_crm.services.clinics import get_clinic
+from clinic_crm.services.surveys.stats import GroupKey, NpsResult, nps
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["nps_figure", "drawable", "CJK_FONTS"]
+__all__ = ["plot_nps", "nps_figure", "drawable", "CJK_FONTS"]
 
 _INSTALL_HINT = "pip install 'clinic-crm[analysis]'"
 
@@ -96,3 +100,50 @@ def nps_figure(
     else:
         ax.set_title(title)
     return fig
+
+
+def plot_nps(
+    session: Session,
+    *,
+    clinic_id: int | None = None,
+    survey_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    min_responses: int | None = 5,
+    title: str = "Net Promoter Score by month",
+) -> Figure:
+    """A matplotlib ``Figure`` of NPS by month with 95 % margin-of-error bars and each month's responses.
+
+    The subtitle names the clinic (or "all clinics"), the survey, the period and the minimum.  Months with
+    fewer than ``min_responses`` responses (default 5, as the NHS Friends and Family Test) show a grey band with
+    their count and no point.  ``fig.savefig("nps.png")`` writes it (no GUI needed).
+
+    Raises:
+        ImportError: matplotlib is missing (``pip install 'clinic-crm[analysis]'``).
+        NotFound: no such clinic.
+        NaiveDatetimeError, ValidationError: as ``nps``.
+    """
+    by_month = nps(
+        session,
+        clinic_id=clinic_id,
+        survey_id=survey_id,
+        since=since,
+        until=until,
+        by="month",
+        min_responses=min_responses,
+    )
+    assert isinstance(by_month, dict)
+    scope = "all clinics"
+    if clinic_id is not None:
+        name = get_clinic(session, clinic_id).name
+        scope = name if drawable(name) else f"clinic {clinic_id}"  # no font here for its script
+    parts = [scope]
+    if survey_id is not None:
+        parts.append(f"survey {survey_id}")
+    if since is not None or until is not None:
+        start = "…" if since is None else since.date().isoformat()
+        end = "…" if until is None else until.date().isoformat()
+        parts.append(f"{start} – {end}")
+    if min_responses:
+        parts.append(f"months with fewer than {min_responses} responses get no score")
+    return nps_figure(by_month, title=title, subtitle=" · ".join(parts))

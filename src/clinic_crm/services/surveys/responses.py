@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ __all__ = ["submit", "get_response"]
 TOKEN_MAX = 64
 
 
-def submit(session: Session, token: str, answers: object, *, at: datetime) -> Response:
+def submit(session: Session, token: str, answers: dict[str, Any], *, at: datetime) -> Response:
     """Store a response to the invitation that carries ``token``.
 
     Checks, in order: the token is known, unused, not expired (``at >= expires_at`` is expired),
@@ -28,6 +29,10 @@ def submit(session: Session, token: str, answers: object, *, at: datetime) -> Re
     :func:`~clinic_crm.services.surveys.questions.check_answers`).  The token is consumed with
     ``UPDATE invitation SET used_at = :at WHERE token = :token AND used_at IS NULL``: of two
     concurrent submits exactly one changes the row; the other gets ``TokenUsed``.
+
+    ``answers`` maps question keys to answers: an ``int`` for ``nps`` (0–10) and ``rating`` (1–5) (``bool`` is
+    not an ``int`` here), one of the options for ``choice``, a string of at most 2000 characters for ``text``.
+    Unknown keys are rejected.  On any error nothing is stored and the token stays usable.
 
     A response with an nps answer 0–6 or a rating 1–2 opens one follow-up.  A pending reminder
     still carrying the invitation is cancelled (the patient has answered already).
@@ -123,5 +128,9 @@ def submit(session: Session, token: str, answers: object, *, at: datetime) -> Re
 
 
 def get_response(session: Session, response_id: int) -> Response:
-    """Return one response, or raise ``NotFound``."""
+    """Return one response.
+
+    Raises:
+        NotFound: no such response.
+    """
     return get_or_404(session, Response, response_id)

@@ -33,7 +33,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 from sqlalchemy import (
     ColumnElement,
@@ -54,6 +54,7 @@ __all__ = [
     "CsatResult",
     "ResponseRate",
     "GroupKey",
+    "MetricCall",
     "NPS_BY",
     "RATE_BY",
     "nps",
@@ -130,6 +131,42 @@ class ResponseRate:
     invitations: int
     responses: int
     rate: float | None
+
+
+_Result = TypeVar("_Result")
+
+
+class MetricCall(Protocol, Generic[_Result]):
+    """The type of ``crm.surveys.nps`` / ``csat`` / ``response_rate``: one result, or a dict of them with ``by``.
+
+    The one home of these overloads (``ParamSpec``, which ``service`` uses, cannot carry them); the facade binds
+    each metric with ``overloaded_service[MetricCall[…]]`` and a test checks both overloads take exactly the
+    service function's parameters minus ``session``.
+    """
+
+    @overload
+    def __call__(
+        self,
+        *,
+        clinic_id: int | None = None,
+        survey_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: None = None,
+        min_responses: int | None = None,
+    ) -> _Result: ...
+
+    @overload
+    def __call__(
+        self,
+        *,
+        clinic_id: int | None = None,
+        survey_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: str,
+        min_responses: int | None = None,
+    ) -> dict[GroupKey, _Result]: ...
 
 
 def margin_of_error(promoters: int, detractors: int, responses: int) -> float | None:
@@ -291,7 +328,11 @@ def nps(
     by: str | None = None,
     min_responses: int | None = None,
 ) -> NpsResult | dict[GroupKey, NpsResult]:
-    """Net Promoter Score of the responses answered in ``[since, until)``.
+    """Net Promoter Score of the responses answered in ``[since, until)`` (one SQL aggregate).
+
+    ``score = 100·(promoters − detractors)/responses`` with promoters 9–10, passives 7–8, detractors 0–6;
+    ``margin_of_error`` is the 95 % half-width in NPS points.  A response counts once: if its survey has
+    several nps questions, the first answered one by key order.
 
     Args:
         clinic_id, survey_id: restrict to one clinic / one survey version.

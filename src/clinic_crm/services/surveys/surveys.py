@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
@@ -13,13 +15,19 @@ from clinic_crm.errors import Conflict, NotFound
 from clinic_crm.models import Clinic, Response, Survey
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.surveys.questions import check_questions
+from clinic_crm.surveys_types import Question
 from clinic_crm.values import utc
 
 __all__ = ["create_survey", "update_survey", "get_survey", "latest_survey", "has_responses"]
 
 
 def create_survey(
-    session: Session, clinic_id: int, *, name: str, questions: object, now: datetime | None = None
+    session: Session,
+    clinic_id: int,
+    *,
+    name: str,
+    questions: Sequence[Question | dict[str, Any]],
+    now: datetime | None = None,
 ) -> Survey:
     """Create a survey: version 1, or the next version when the clinic already has one of that name.
 
@@ -27,11 +35,14 @@ def create_survey(
         clinic_id: the clinic that runs it.
         name: versions of one survey share it; creating a taken name makes its next version
             (old versions, and their responses, are kept as they were).
-        questions: a non-empty list of ``Question`` (keys unique and identifier-like).
+        questions: a non-empty list of ``Question(key, type, text, options=None, required=True)`` (or dicts of
+            those keys), keys unique and identifier-like; types ``"nps"`` (0–10), ``"rating"`` (1–5),
+            ``"choice"`` (``options`` required, unique) and ``"text"``; ``text`` is a ``str`` or a
+            ``{locale: str}`` dict.
 
     Raises:
         NotFound: no such clinic.
-        ValidationError: a malformed name or question (``.field`` names it).
+        ValidationError: a malformed name or question (``.field`` names it, e.g. ``"questions[q1].options"``).
         Conflict: a concurrent ``create`` of the same name took the version number first.
     """
     name = require_text(name, "name")
@@ -56,7 +67,11 @@ def create_survey(
 
 
 def get_survey(session: Session, survey_id: int) -> Survey:
-    """Return one version of a survey, or raise ``NotFound``."""
+    """Return one version of a survey (``Survey.question_list`` gives its ``Question`` objects).
+
+    Raises:
+        NotFound: no such survey.
+    """
     return get_or_404(session, Survey, survey_id)
 
 
@@ -83,8 +98,14 @@ def has_responses(session: Session, survey_id: int) -> bool:
     return bool(session.scalar(select(exists().where(col(Response.survey_id) == survey_id))))
 
 
-def update_survey(session: Session, survey_id: int, *, questions: object, now: datetime | None = None) -> Survey:
-    """Change a survey's questions, making a new version when the current one has responses.
+def update_survey(
+    session: Session,
+    survey_id: int,
+    *,
+    questions: Sequence[Question | dict[str, Any]],
+    now: datetime | None = None,
+) -> Survey:
+    """Change a survey's questions; return the survey version that now holds them (``new_version`` is the same).
 
     Identical questions change nothing.  Without responses the version is changed in place
     (same id and version).  With responses a new ``Survey`` row is added (same clinic and name,
