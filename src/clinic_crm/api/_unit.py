@@ -18,6 +18,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.db import database_errors
+from clinic_crm.services._common import check_arguments
 
 __all__ = ["UnitOfWork", "ServiceGroup", "service", "actor_of", "DEFAULT_ACTOR"]
 
@@ -93,7 +94,8 @@ class UnitOfWork:
                     self.session.info[_ACTOR_KEY] = previous
 
     def run(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``fn(session, *args, **kwargs)`` in one unit of work and return its result."""
+        """Call ``fn(session, *args, **kwargs)`` in one unit of work and return its result (ids checked first)."""
+        check_arguments(fn, args, kwargs)
         with self.session_scope() as session:
             return fn(session, *args, **kwargs)
 
@@ -135,6 +137,7 @@ class service(Generic[P, R]):  # noqa: N801 - reads as a function in the class b
 
         @functools.wraps(fn)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            check_arguments(fn, args, kwargs)
             with unit.session_scope() as session:
                 return fn(session, *args, **kwargs)
 

@@ -96,6 +96,8 @@ def record_consents(
 
 def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *, at: datetime) -> bool:
     """Whether the patient may be contacted on ``channel`` for ``purpose`` at instant ``at``."""
+    channel = check_choice(channel, CHANNELS, "channel")
+    purpose = check_choice(purpose, PURPOSES, "purpose")
     query = (
         select(col(ConsentEvent.granted))
         .where(

@@ -150,6 +150,7 @@ def import_patients_csv(
         OSError: the file cannot be opened.
     """
     codec = _codec(encoding)
+    _check_path(path)
     get_or_404(session, Clinic, clinic_id)  # an unknown clinic is reported before the file is read
     with open(path, encoding=codec, newline="") as handle:
         reader = csv.reader(handle)
@@ -180,13 +181,23 @@ def import_patients_csv(
             raise ValidationError(f"the file is not valid CSV at line {reader.line_num}: {exc}", field="file") from None
 
 
+def _check_path(path: object) -> None:
+    """``ValidationError`` unless ``path`` is a ``str`` or ``os.PathLike`` the operating system can take."""
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    try:
+        if not isinstance(name, str) or b"\x00" in os.fsencode(name):
+            raise ValueError
+    except (ValueError, UnicodeEncodeError):
+        raise ValidationError("path must be a file name (str or os.PathLike, no NUL)", field="path") from None
+
+
 def _codec(encoding: object) -> str:
     """The Python codec for ``encoding`` (UTF-8 reads with or without a BOM), else ``ValidationError``."""
     if not isinstance(encoding, str):
         raise ValidationError("encoding must be a codec name such as 'utf-8' or 'cp950'", field="encoding")
     try:
         name = codecs.lookup(encoding).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the name
         raise ValidationError("encoding must be a codec name such as 'utf-8' or 'cp950'", field="encoding") from None
     return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
 
@@ -284,6 +295,8 @@ def _import(
     progress: Progress | None,
 ) -> ImportReport:
     """Write the cleaned rows ``rows_of(clinic)`` yields per chunk; the n-th item is row n (cleaned, or refused)."""
+    if progress is not None and not callable(progress):
+        raise ValidationError("progress must be None or a callable taking a row count", field="progress")
     if chunk_size is None:
         chunk_size = CHUNK_SIZE
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
