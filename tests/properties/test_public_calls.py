@@ -137,6 +137,10 @@ def _seed(crm: ClinicCRM, folder: Path) -> Seed:
         c, title="Autoclave failure", category="operations", severity=6, occurrence=2, detection=2, at=T0
     )
     crm.crisis.set_member(c, role="lead", name="Dr. Chen", phone="0912000222")
+    crm.crisis.set_playbook(c, crisis_type="data_breach", steps=["Call the lead"], holding_statement="We are on it.")
+    arrived = crm.visits.book(p2.id, starts_at=T0 - timedelta(hours=1), kind="checkup", now=T0 - timedelta(days=1))
+    assert arrived.id is not None
+    crm.visits.check_in(arrived.id, at=T0 - timedelta(hours=1))
     incident = crm.incidents.declare(c, title="Leak", crisis_type="data_breach", at=T0 - timedelta(hours=1), by="Dr")
     assert incident.id is not None
     statement = crm.incidents.draft(incident.id, audience="staff", text="Refer calls to Amy.", at=T0, by="Amy")
@@ -168,6 +172,7 @@ def _seed(crm: ClinicCRM, folder: Path) -> Seed:
         "merge_id": p2.id,
         "visit_id": booked.id,
         "completed_visit_id": done.id,
+        "arrived_visit_id": arrived.id,
         "survey_id": survey.id,
         "invitation_id": invitation.id,
         "response_id": response.id,
@@ -302,6 +307,9 @@ VALID_FOR: dict[str, dict[str, Valid]] = {
     "posts.schedule": {"channel": lambda s: "website"},
     "events.create": {"kind": lambda s: "health_talk", "title": lambda s: "Talk"},
     "visits.reschedule": {"starts_at": lambda s: T0 + timedelta(days=3)},
+    "visits.complete": {"visit_id": lambda s: s.ids["arrived_visit_id"]},
+    "visits.start_care": {"visit_id": lambda s: s.ids["arrived_visit_id"]},
+    "events.register": {"patient_id": lambda s: s.ids["merge_id"]},
     "reputation.reply": {"text": lambda s: "Thank you for your kind words."},
 }
 #: Calls whose documented ``OSError`` is part of the contract (a file that cannot be read).
@@ -529,20 +537,18 @@ def test_the_seed_reaches_every_call(seed: Seed) -> None:
     """With valid arguments most calls succeed on the seed (so hostile examples reach deep code)."""
     failed = []
     for call in CALLS:
+        if call in OWN_COMMITS:
+            continue
         try:
-            check = seed.crm if call in OWN_COMMITS else None
-            if check is not None:
-                continue
             with seed.crm.transaction() as tx:
                 try:
                     _invoke(tx, seed, call, ("", None))
                 except ClinicCRMError as exc:
-                    failed.append(f"{call}: {type(exc).__name__}: {exc}")
+                    failed.append(f"{call}: {type(exc).__name__}")
                 raise _Rollback
         except _Rollback:
             pass
-    print("\n".join(failed))
-    assert len(failed) <= len(CALLS) // 5, failed
+    assert len(failed) <= len(CALLS) // 10, failed
 
 
 @pytest.mark.parametrize("call", CALLS)
