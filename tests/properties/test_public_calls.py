@@ -559,3 +559,40 @@ def test_hostile_arguments_raise_only_typed_errors_and_write_nothing(seed: Seed,
         check_one(seed, call, mutation)
 
     run()
+
+
+#: One line each, the raw errors this suite found (``UnicodeEncodeError``, ``OverflowError``, ``TypeError``,
+#: ``KeyError``, ``ValueError`` before the edge check of ``services/_common.check_arguments``).
+FOUND = [
+    ("patients.has_consent", ("patient_id", 2**63)),
+    ("patients.has_consent", ("patient_id", [])),
+    ("patients.has_consent", ("channel", "\ud800")),
+    ("patients.has_consent", ("purpose", "nope")),
+    ("reminders.list", ("clinic_id", 2**63)),
+    ("reminders.replies", ("clinic_id", "\ud800")),
+    ("reminders.replies", ("opt_out", 2**63)),
+    ("surveys.latest", ("clinic_id", [])),
+    ("visits.stats", ("clinic_id", 2**63)),
+    ("audit.for_patient", ("patient_id", 2**63)),
+    ("surveys.submit", ("token", "\ud800")),
+    ("patients.register", ("external_id", "\ud800")),
+    ("incidents.declare", ("risk_ids", [2**63])),
+    ("events.invite", ("patient_ids", [2**63])),
+    ("patients.import_rows", ("progress", "")),
+    ("patients.import_csv", ("encoding", "\ud800")),
+    ("patients.import_csv", ("encoding", "\x00")),
+    ("patients.import_csv", ("path", "\ud800")),
+    ("patients.import_csv", ("path", "\x00")),
+]
+
+
+@pytest.mark.parametrize(("call", "mutation"), FOUND, ids=[f"{c}-{m[0]}" for c, m in FOUND])
+def test_found_failures_are_typed_errors(seed: Seed, call: str, mutation: tuple[str, Any]) -> None:
+    try:
+        with seed.crm.transaction() as tx:
+            with pytest.raises(ClinicCRMError):
+                _invoke(tx, seed, call, mutation)
+            raise _Rollback
+    except _Rollback:
+        pass
+    check_one(seed, call, mutation)
