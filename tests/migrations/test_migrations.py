@@ -1,77 +1,22 @@
-"""The four migration checks of pytest-alembic, on SQLite and PostgreSQL.
+"""Migrations as the facade and host applications run them, on SQLite and PostgreSQL.
 
-single head · upgrade from empty · models equal the migrated schema · full downgrade and upgrade again.
+pytest-alembic's standard checks (single head, upgrade from empty, models equal the DDL, up/down) are in
+``test_pytest_alembic.py``; the ``engine`` fixture (an empty database) is in ``conftest.py``.
 """
 
 from __future__ import annotations
 
-import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, inspect
 
 from clinic_crm import ClinicCRM
-from clinic_crm.db import create_crm_engine
 from clinic_crm.db.name_search import is_search_object
-from clinic_crm.migrations import alembic_config, downgrade, upgrade
-from clinic_crm.migrations.rendering import include_name, render_item
+from clinic_crm.migrations import alembic_config
 from clinic_crm.models import metadata
-
-
-def _empty(engine: Engine) -> None:
-    downgrade(engine, "base")
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-
-
-@pytest.fixture
-def engine(db_url: str) -> Engine:
-    eng = create_crm_engine(db_url)
-    _empty(eng)
-    yield eng  # type: ignore[misc]
-    upgrade(eng)  # leave the shared PostgreSQL test database migrated for the next test
-    eng.dispose()
-
-
-def test_single_head() -> None:
-    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
-    assert len(heads) == 1
 
 
 def _user_tables(engine: Engine) -> set[str]:
     # the name search's FTS5 tables (SQLite) are not modelled: revision 0011 builds them with its own SQL
     return {name for name in inspect(engine).get_table_names() if not is_search_object(name)} - {"alembic_version"}
-
-
-def test_upgrade_from_empty(engine: Engine) -> None:
-    assert _user_tables(engine) == set()
-    upgrade(engine)
-    assert _user_tables(engine) == set(metadata.tables)
-
-
-def test_models_match_migrated_schema(engine: Engine) -> None:
-    upgrade(engine)
-    with engine.connect() as conn:
-        context = MigrationContext.configure(
-            conn,
-            opts={
-                "compare_type": True,
-                "render_item": render_item,
-                "include_name": include_name,
-                "target_metadata": metadata,
-            },
-        )
-        diff = compare_metadata(context, metadata)
-    assert diff == []
-
-
-def test_downgrade_and_upgrade_again(engine: Engine) -> None:
-    upgrade(engine)
-    downgrade(engine, "base")
-    assert _user_tables(engine) == set()
-    upgrade(engine)
-    assert _user_tables(engine) == set(metadata.tables)
 
 
 def test_migrate_is_idempotent(db_url: str) -> None:

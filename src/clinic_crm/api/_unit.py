@@ -24,6 +24,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.db import READ_ONLY_OPTION, database_errors
+from clinic_crm.services._common import check_arguments
 
 __all__ = [
     "UnitOfWork",
@@ -156,7 +157,12 @@ class UnitOfWork:
                     self.session.info[_ACTOR_KEY] = previous
 
     def run(self, fn: Callable[Concatenate[Session, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``fn(session, *args, **kwargs)`` in one unit of work and return its result (see :func:`reads`)."""
+        """Call ``fn(session, *args, **kwargs)`` in one unit of work and return its result.
+
+        The arguments pass the edge check first (:func:`~clinic_crm.services._common.check_arguments`); a
+        service marked :func:`reads` runs in a read transaction.
+        """
+        check_arguments(fn, args, kwargs)
         with self.session_scope(read_only=is_read_only(fn)) as session:
             return fn(session, *args, **kwargs)
 
@@ -199,6 +205,7 @@ class service(Generic[P, R]):  # noqa: N801 - reads as a function in the class b
 
         @functools.wraps(fn)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            check_arguments(fn, args, kwargs)
             with unit.session_scope(read_only=read_only) as session:
                 return fn(session, *args, **kwargs)
 

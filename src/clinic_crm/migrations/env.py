@@ -1,7 +1,8 @@
 """Alembic environment.
 
-The database comes, in this order, from: a connection handed over in ``config.attributes["connection"]`` (the
-way pytest-alembic and host applications embed migrations), an engine in ``config.attributes["engine"]``
+The database comes, in this order, from: a connection (or an engine) handed over in
+``config.attributes["connection"]`` (the way pytest-alembic and host applications embed migrations; pytest-alembic
+hands over its ``alembic_engine``), an engine in ``config.attributes["engine"]``
 (``clinic_crm.migrations.upgrade``), ``alembic -x url=…``, or ``sqlalchemy.url`` in the configuration.
 """
 
@@ -21,6 +22,8 @@ config = context.config
 
 def _engine() -> tuple[Engine, bool]:
     engine = config.attributes.get("engine")
+    if engine is None and isinstance(config.attributes.get("connection"), Engine):
+        engine = config.attributes["connection"]
     if engine is not None:
         return engine, False
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
@@ -45,7 +48,7 @@ def _run(connection: Connection) -> None:
 def run_migrations_online() -> None:
     """Run the migrations in one transaction on the target database."""
     given = config.attributes.get("connection")
-    if given is not None:
+    if isinstance(given, Connection):
         _run(given)  # the caller owns the connection and its transaction
         return
     engine, owned = _engine()

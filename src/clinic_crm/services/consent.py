@@ -134,8 +134,11 @@ def has_consent(session: Session, patient_id: int, channel: str, purpose: str, *
     """Whether the patient may be contacted on ``channel`` for ``purpose`` at instant ``at`` (default now).
 
     Raises:
+        ValidationError: an unknown channel or purpose.
         NaiveDatetimeError: ``at`` is naive.
     """
+    channel = check_choice(channel, CHANNELS, "channel")
+    purpose = check_choice(purpose, PURPOSES, "purpose")
     at = utc(at, "at")
     query = (
         select(col(ConsentEvent.granted))

@@ -46,7 +46,7 @@ def codec(encoding: object) -> str:
         raise ValidationError("encoding must be a codec name such as 'utf-8' or 'cp950'", field="encoding")
     try:
         name = codecs.lookup(encoding).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the name
         raise ValidationError("encoding must be a codec name such as 'utf-8' or 'cp950'", field="encoding") from None
     return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
 

@@ -133,6 +133,7 @@ def import_patients_csv(
         OSError: the file cannot be opened.
     """
     name = codec(encoding)
+    _check_path(path)
     get_or_404(session, Clinic, clinic_id)  # an unknown clinic is reported before the file is read
     with open(path, encoding=name, newline="") as handle:
         records = open_records(handle)
@@ -164,6 +165,16 @@ def import_patients_csv(
             ) from None
 
 
+def _check_path(path: object) -> None:
+    """``ValidationError`` unless ``path`` is a ``str`` or ``os.PathLike`` the operating system can take."""
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    try:
+        if not isinstance(name, str) or b"\x00" in os.fsencode(name):
+            raise ValueError
+    except (ValueError, UnicodeEncodeError):
+        raise ValidationError("path must be a file name (str or os.PathLike, no NUL)", field="path") from None
+
+
 def _import(
     session: Session,
     clinic_id: int,
@@ -174,6 +185,8 @@ def _import(
     progress: Progress | None,
 ) -> ImportReport:
     """Write the cleaned rows ``rows_of(clinic)`` yields per chunk; the n-th item is row n (cleaned, or refused)."""
+    if progress is not None and not callable(progress):
+        raise ValidationError("progress must be None or a callable taking a row count", field="progress")
     if chunk_size is None:
         chunk_size = CHUNK_SIZE
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
