@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import ValidationError
 from clinic_crm.localtime import WorkingCalendar
 from clinic_crm.localtime import add_working_days as _add_working_days
@@ -78,11 +79,13 @@ def _quiet_hours(value: object) -> tuple[time, time]:
     return check_time(value[0], "quiet_hours"), check_time(value[1], "quiet_hours")
 
 
+@reads
 def get_clinic(session: Session, clinic_id: int) -> Clinic:
     """Return the clinic or raise ``NotFound``."""
     return get_or_404(session, Clinic, clinic_id)
 
 
+@reads
 def list_clinics(session: Session) -> list[Clinic]:
     """Every clinic, ordered by id."""
     return list(session.scalars(select(Clinic).order_by(col(Clinic.id))))
@@ -224,6 +227,7 @@ def working_calendar(session: Session, clinic: Clinic) -> WorkingCalendar:
     return WorkingCalendar(region=clinic.region, overrides={day: working for day, working in rows})
 
 
+@reads
 def is_working_day(session: Session, clinic_id: int, day: date) -> bool:
     """Whether the clinic works on ``day``: Monday–Friday minus its region's public holidays, plus the region's
     weekend make-up working days, minus its closures, plus its extra working days.

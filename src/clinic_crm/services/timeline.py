@@ -14,8 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.models import ConsentEvent, Invitation, Patient, Reminder, Response, Visit
 from clinic_crm.services._common import get_or_404
+from clinic_crm.services.audit import record_audit
 
 __all__ = ["TimelineItem", "patient_timeline"]
 
@@ -50,13 +52,17 @@ class TimelineItem:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@reads
 def patient_timeline(session: Session, patient_id: int) -> list[TimelineItem]:
     """Everything that happened to a patient, oldest first (ties in the order: visit, message, consent, response).
+
+    A patient read: writes one audit ``read`` event (``{"what": "timeline"}``) like ``patients.get``.
 
     Raises:
         NotFound: no such patient.
     """
     get_or_404(session, Patient, patient_id)
+    record_audit(session, [patient_id], "read", {"what": "timeline"})
     items: list[tuple[datetime, int, int, TimelineItem]] = []
 
     def add(order: int, item: TimelineItem) -> None:

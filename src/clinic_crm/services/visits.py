@@ -67,6 +67,7 @@ def book_visit(
     return visit
 
 
+@reads
 def get_visit(session: Session, visit_id: int) -> Visit:
     """Return the visit or raise ``NotFound``."""
     return get_or_404(session, Visit, visit_id)
@@ -151,6 +152,7 @@ def start_care(session: Session, visit_id: int, *, at: datetime) -> Visit:
     return visit
 
 
+@reads
 def list_visits(
     session: Session,
     clinic_id: int,

@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import Conflict, InvalidTransition, ValidationError
 from clinic_crm.models import (
     CRISIS_TYPES,
@@ -167,6 +168,7 @@ def log_note(session: Session, incident_id: int, *, at: datetime, by: str, text:
     return entry
 
 
+@reads
 def timeline(session: Session, incident_id: int) -> list[TimelineEntry]:
     """The incident's timeline, oldest first (entries at the same instant in the order they were written).
 
@@ -178,6 +180,7 @@ def timeline(session: Session, incident_id: int) -> list[TimelineEntry]:
     return list(session.scalars(query.order_by(col(TimelineEntry.at), col(TimelineEntry.id))))
 
 
+@reads
 def overdue_incidents(session: Session, *, clinic_id: int | None = None, now: datetime | None = None) -> list[Incident]:
     """Open, non-drill incidents past ``first_statement_due_at`` without a first statement, or past
     ``next_update_due_at``; oldest declared first.
@@ -240,6 +243,7 @@ def close_incident(session: Session, incident_id: int, *, at: datetime, by: str,
     return incident
 
 
+@reads
 def list_incidents(session: Session, clinic_id: int, *, status: str | None = None) -> list[Incident]:
     """The clinic's incidents (drills included), newest declared first; ``status`` ``"open"`` or ``"closed"``.
 
@@ -254,6 +258,7 @@ def list_incidents(session: Session, clinic_id: int, *, status: str | None = Non
     return list(session.scalars(query.order_by(col(Incident.declared_at).desc(), col(Incident.id).desc())))
 
 
+@reads
 def get_incident(session: Session, incident_id: int) -> Incident:
     """Return the incident or raise ``NotFound``."""
     return get_or_404(session, Incident, incident_id)

@@ -11,6 +11,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import NotFound, ValidationError
 from clinic_crm.models import (
     CONTACT_KINDS,
@@ -92,6 +93,7 @@ def set_member(
     return member
 
 
+@reads
 def team(session: Session, clinic_id: int) -> list[TeamMember]:
     """The clinic's crisis team, one member per role held, in the order of the roles (lead first).
 
@@ -133,6 +135,7 @@ def add_contact(
     return contact
 
 
+@reads
 def contacts(session: Session, clinic_id: int) -> list[Contact]:
     """The clinic's outside contacts, in the order they were added.
 
@@ -184,6 +187,7 @@ def set_playbook(
     return found
 
 
+@reads
 def playbook(session: Session, clinic_id: int, crisis_type: str) -> Playbook:
     """The clinic's playbook for a crisis type.
 
@@ -244,6 +248,7 @@ def approvers(session: Session, clinic_id: int) -> tuple[str, ...]:
     return approver_roles(session, clinic_id)
 
 
+@reads
 def readiness(session: Session, clinic_id: int, *, now: datetime) -> Readiness:
     """How ready the clinic is for a crisis: six checks and ``score`` = round(100 × ok ÷ 6).
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import InvalidTransition, ValidationError
 from clinic_crm.models import RISK_CATEGORIES, Clinic, Risk, RiskVersion
 from clinic_crm.services._common import get_or_404, optional_text, require_text
@@ -162,6 +163,7 @@ def review_risk(
     return risk
 
 
+@reads
 def risk_history(session: Session, risk_id: int) -> list[RiskVersion]:
     """Every version of a risk's scores, oldest first (version 1 is the assessment of ``add``).
 
@@ -173,11 +175,13 @@ def risk_history(session: Session, risk_id: int) -> list[RiskVersion]:
     return list(session.scalars(query.order_by(col(RiskVersion.version))))
 
 
+@reads
 def get_risk(session: Session, risk_id: int) -> Risk:
     """Return the risk or raise ``NotFound``."""
     return get_or_404(session, Risk, risk_id)
 
 
+@reads
 def list_risks(
     session: Session,
     clinic_id: int,

@@ -11,7 +11,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from clinic_crm.api._unit import actor_of
+from clinic_crm.api._unit import actor_of, reads
 from clinic_crm.errors import Conflict, InvalidTransition, ValidationError
 from clinic_crm.messaging.post import PublicPost
 from clinic_crm.messaging.render import locale_candidates
@@ -351,11 +351,13 @@ def notify_patients(session: Session, statement_id: int, *, patient_ids: Iterabl
     return insert_rows(session, notices)
 
 
+@reads
 def get_statement(session: Session, statement_id: int) -> Statement:
     """Return the statement version or raise ``NotFound``."""
     return get_or_404(session, Statement, statement_id)
 
 
+@reads
 def list_statements(session: Session, incident_id: int) -> list[Statement]:
     """Every statement version of an incident, in the order drafted.
 

@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from clinic_crm.models import Clinic, Event, Patient, Registration, Reminder
 from clinic_crm.models.events import EVENT_KINDS, EVENT_STATUSES
@@ -143,11 +144,13 @@ def create_event(
     return event
 
 
+@reads
 def get_event(session: Session, event_id: int) -> Event:
     """Return the event or raise ``NotFound``."""
     return get_or_404(session, Event, event_id)
 
 
+@reads
 def list_events(
     session: Session,
     clinic_id: int,
@@ -411,6 +414,7 @@ def invite(session: Session, event_id: int, *, patient_ids: Iterable[int], at: d
     return insert_rows(session, rows)
 
 
+@reads
 def event_calendar(session: Session, event_id: int) -> str:
     """The event as RFC 5545 text (one VEVENT) that calendar programs and the ``icalendar`` package read.
 

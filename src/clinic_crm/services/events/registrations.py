@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import Conflict, InvalidTransition, ValidationError
 from clinic_crm.models import Event, Patient, Registration
 from clinic_crm.models.events import REGISTRATION_STATUSES
@@ -195,6 +196,7 @@ def check_in(session: Session, registration_id: int, *, at: datetime) -> Registr
     return registration
 
 
+@reads
 def list_registrations(session: Session, event_id: int, *, status: str | None = None) -> list[Registration]:
     """The event's registrations in the order they came (optionally only those with ``status``).
 

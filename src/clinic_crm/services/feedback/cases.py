@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Table, and_, not_, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from clinic_crm.api._unit import actor_of
+from clinic_crm.api._unit import actor_of, reads
 from clinic_crm.errors import InvalidTransition, ValidationError
 from clinic_crm.models import Case, CaseEvent, Clinic, Patient, Visit
 from clinic_crm.services._common import get_or_404, require_text
@@ -392,11 +392,13 @@ def assign_case(session: Session, case_id: int, *, to: str, at: datetime, by: st
     return case
 
 
+@reads
 def get_case(session: Session, case_id: int) -> Case:
     """Return the case or raise ``NotFound``."""
     return get_or_404(session, Case, case_id)
 
 
+@reads
 def case_history(session: Session, case_id: int) -> list[CaseEvent]:
     """Every change of a case, oldest first (by time, then id), each with its time, kind and ``by``.
 

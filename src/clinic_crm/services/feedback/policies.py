@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from clinic_crm.api._unit import actor_of
+from clinic_crm.api._unit import actor_of, reads
 from clinic_crm.models import Clinic, FeedbackPolicy
 from clinic_crm.services._common import get_or_404
 from clinic_crm.services.feedback.rules import (
@@ -106,6 +106,7 @@ def set_policy(
     return CasePolicy(clinic_id, kind, priority, decode_target(acknowledge), decode_target(resolve), default=False)
 
 
+@reads
 def get_policy(session: Session, clinic_id: int, *, kind: str, priority: str = "normal") -> CasePolicy:
     """The deadline targets in force for new cases of ``kind`` and ``priority`` (the defaults when none was set).
 

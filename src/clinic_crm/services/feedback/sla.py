@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import ValidationError
 from clinic_crm.services.aggregates import check_interval, count_if, month_label, optional_id
 from clinic_crm.services.feedback.cases import breached_at, t_case
@@ -41,6 +42,7 @@ def _on_time(done: Any, due: Any) -> ColumnElement[bool]:
     return and_(done.is_not(None), or_(due.is_(None), done <= due))
 
 
+@reads
 def sla(
     session: Session,
     *,

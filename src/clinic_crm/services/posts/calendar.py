@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import InvalidTransition
 from clinic_crm.models import Clinic
 from clinic_crm.models.posts import POST_KINDS, POST_STATUSES, Post
@@ -142,6 +143,7 @@ def list_posts(session: Session, clinic_id: int, *, status: str | None = None) -
     return builtins.list(session.scalars(query))
 
 
+@reads
 def get_post(session: Session, post_id: int) -> Post:
     """Return one post.  Raises ``NotFound``."""
     return get_or_404(session, Post, post_id)

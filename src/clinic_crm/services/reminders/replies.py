@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import PURPOSES, Clinic, InboundReply
 from clinic_crm.services._common import get_or_404
@@ -74,6 +75,7 @@ def handle_reply(session: Session, clinic_id: int, *, phone: str, text: str, at:
     return opt_out
 
 
+@reads
 def list_replies(session: Session, clinic_id: int, *, opt_out: bool | None = None) -> list[InboundReply]:
     """The clinic's inbound replies, newest first; ``opt_out=False`` gives the ones staff should read.
 

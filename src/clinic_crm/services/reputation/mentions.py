@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import SENTIMENTS, Clinic, Mention
 from clinic_crm.services._common import get_or_404, optional_text, require_text
@@ -22,6 +23,7 @@ REPLY_MAX = 4000
 _MENTION = Mention.__table__  # type: ignore[attr-defined]
 
 
+@reads
 def list_mentions(
     session: Session,
     clinic_id: int,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.services.reputation.summary import ReputationSummary, summary
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ def reputation_figure(by_month: Mapping[str, ReputationSummary], *, title: str =
     return fig
 
 
+@reads
 def plot_summary(
     session: Session,
     *,

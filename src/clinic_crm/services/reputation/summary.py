@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, extract, func, literal, select
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import Mention
 from clinic_crm.services.aggregates import check_interval, count_if, month_label, optional_id
@@ -65,6 +66,7 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+@reads
 def summary(
     session: Session,
     *,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import Clinic, ReputationWatch
 from clinic_crm.services._common import get_or_404
@@ -47,6 +48,7 @@ def _terms(value: object, field: str) -> list[str]:
     return list(dict.fromkeys(terms))
 
 
+@reads
 def watch_list(session: Session, clinic_id: int) -> WatchList:
     """The clinic's watch list (no keywords and the shipped negative terms until ``watch`` sets them).
 

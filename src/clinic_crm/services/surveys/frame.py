@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.models import UTCDateTime, metadata
 from clinic_crm.services.aggregates import optional_id
 from clinic_crm.values import aware
@@ -180,6 +181,7 @@ def pivot(names: list[str], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     return result
 
 
+@reads
 def survey_frame(
     session: Session,
     *,

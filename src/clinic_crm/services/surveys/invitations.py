@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import CHANNELS, Clinic, Invitation, Patient, Reminder, Survey, Visit
 from clinic_crm.services._common import get_or_404
@@ -306,6 +307,7 @@ def invite_completed(
     return len(_create(session, survey, clinic, targets, expires_in=expiry, send=send))
 
 
+@reads
 def get_invitation(session: Session, invitation_id: int) -> Invitation:
     """Return one invitation.
 

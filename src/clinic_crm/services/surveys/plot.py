@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from clinic_crm.api._unit import reads
 from clinic_crm.services.clinics import get_clinic
 from clinic_crm.services.surveys.stats import GroupKey, NpsResult, nps
 
@@ -102,6 +103,7 @@ def nps_figure(
     return fig
 
 
+@reads
 def plot_nps(
     session: Session,
     *,

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import TokenExpired, TokenUsed, UnknownToken, ValidationError
 from clinic_crm.models import Answer, Clinic, Invitation, Reminder, Response, Survey, Visit
 from clinic_crm.services._common import get_or_404
@@ -127,6 +128,7 @@ def submit(session: Session, token: str, answers: dict[str, Any], *, at: datetim
     return response
 
 
+@reads
 def get_response(session: Session, response_id: int) -> Response:
     """Return one response.
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from clinic_crm.api._unit import reads
 from clinic_crm.errors import Conflict, NotFound
 from clinic_crm.models import Clinic, Response, Survey
 from clinic_crm.services._common import get_or_404, require_text
@@ -66,6 +67,7 @@ def create_survey(
     return survey
 
 
+@reads
 def get_survey(session: Session, survey_id: int) -> Survey:
     """Return one version of a survey (``Survey.question_list`` gives its ``Question`` objects).
 
@@ -75,6 +77,7 @@ def get_survey(session: Session, survey_id: int) -> Survey:
     return get_or_404(session, Survey, survey_id)
 
 
+@reads
 def latest_survey(session: Session, clinic_id: int, name: str) -> Survey:
     """Return the newest version of the clinic's survey called ``name``.
 
