@@ -33,3 +33,13 @@ def test_timeline_tells_the_whole_story_in_order(crm: ClinicCRM, clinic: Clinic)
     assert sent.detail["reminder_kind"] == "recall" and sent.at == T0 + timedelta(hours=3)
     text = repr(items)
     assert "Lin" not in text and "0912" not in text and "+886" not in text
+
+
+def test_reading_the_timeline_is_audited(crm: ClinicCRM, clinic: Clinic) -> None:
+    patient = crm.patients.register(clinic.id, family_name="Lin", given_name="Mei", phone="0912-345-678")
+    before = len(crm.audit.for_patient(patient.id))
+    crm.patients.timeline(patient.id)
+    events = crm.audit.for_patient(patient.id)
+    assert len(events) == before + 1
+    assert events[-1].action == "read" and events[-1].details == {"what": "timeline"}
+    assert crm.audit.verify() is True
