@@ -16,7 +16,7 @@ from clinic_crm import ClinicCRM
 from clinic_crm.cli import main
 from clinic_crm.models import Clinic
 from clinic_crm.reporting import FORMULA_PREFIXES, Cell, safe_cell, write_csv
-from tests.surveys.stats_factory import Resp, seed
+from tests.services.surveys.stats_factory import Resp, seed
 
 PAYLOADS = ["=cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "+1+1", "-2+3", "\t=1", "\r=1", '=HYPERLINK("x")']
 

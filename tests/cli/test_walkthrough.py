@@ -28,8 +28,8 @@ from clinic_crm.cli import build_parser
 from clinic_crm.testing import throwaway_postgres
 from tests.cli.walkthrough import STEPS, Step
 from tests.conftest import PG_ADMIN_URL, _pg_available
-from tests.senders.conftest import Gateway, Recorded, SmtpServer
-from tests.surveys.stats_factory import Resp, seed
+from tests.messaging.conftest import Gateway, Recorded, SmtpServer
+from tests.services.surveys.stats_factory import Resp, seed
 
 ENTRY_POINT = Path(sys.executable).with_name("clinic-crm")
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 17:00 in Taipei, the --now of the steps

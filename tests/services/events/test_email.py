@@ -16,7 +16,7 @@ from clinic_crm.messaging.message import Attachment, OutboundMessage
 from clinic_crm.messaging.outbox import OutboxSender, read_outbox
 from clinic_crm.messaging.smtp import SmtpSender
 from tests.conftest import T0
-from tests.senders.conftest import HOST, smtp_factory  # noqa: F401 - the fixture of a real local SMTP server
+from tests.messaging.conftest import HOST, smtp_factory  # noqa: F401 - the fixture of a real local SMTP server
 
 from .conftest import EventFactory, PatientFactory
 

@@ -13,7 +13,7 @@ from clinic_crm import ClinicCRM, ValidationError
 from clinic_crm.models import Clinic
 from clinic_crm.services import imports
 from tests.conftest import count_rows
-from tests.imports.conftest import by_external_id
+from tests.services.imports.conftest import by_external_id
 
 HEADER = ["external_id", "family_name", "given_name", "phone", "email", "birth_date"]
 

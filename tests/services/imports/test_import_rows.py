@@ -11,7 +11,7 @@ from clinic_crm.models import Clinic
 from clinic_crm.services import import_writer, imports
 from clinic_crm.services.imports import ImportReport, RowError
 from tests.conftest import count_rows
-from tests.imports.conftest import by_external_id
+from tests.services.imports.conftest import by_external_id
 
 PATIENT_DATA = ("王", "小明", "0912-345-678", "912345678", "ming@example.com", "not-a-phone", "bad@@mail")
 

@@ -13,7 +13,7 @@ from clinic_crm import ClinicCRM, NaiveDatetimeError, ValidationError
 from clinic_crm.localtime import month_bounds
 from clinic_crm.models import Clinic
 from clinic_crm.services.surveys.stats import CsatResult, NpsResult, ResponseRate, margin_of_error
-from tests.surveys.stats_factory import Resp, make_survey, seed
+from tests.services.surveys.stats_factory import Resp, make_survey, seed
 
 T = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from clinic_crm import ClinicCRM
 from clinic_crm.models import Clinic, Survey
 from clinic_crm.testing import RecordingSender
 from tests.conftest import T0
-from tests.surveys.conftest import VisitFactory
+from tests.services.surveys.conftest import VisitFactory
 
 
 def test_invitation_is_dispatched_with_its_link_then_answered(

@@ -12,7 +12,7 @@ import pytest
 from clinic_crm import ClinicCRM
 from clinic_crm.demo import build_demo
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "docs" / "notebook.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[3] / "docs" / "notebook.ipynb"
 KERNEL = "clinic-crm-test"
 NOW = datetime(2026, 11, 25, 2, 30, tzinfo=UTC)
 

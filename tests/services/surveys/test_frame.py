@@ -16,7 +16,7 @@ from clinic_crm.models import Clinic
 from clinic_crm.services.surveys.frame import FIXED_COLUMNS, require_pandas
 from clinic_crm.services.surveys.plot import nps_figure
 from clinic_crm.services.surveys.stats import NpsResult
-from tests.surveys.stats_factory import Resp, make_survey, seed
+from tests.services.surveys.stats_factory import Resp, make_survey, seed
 
 T = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 

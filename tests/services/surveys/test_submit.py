@@ -22,7 +22,7 @@ from clinic_crm import (
 from clinic_crm.models import Invitation, Survey
 from clinic_crm.services.surveys.questions import check_answers
 from tests.conftest import T0, count_rows
-from tests.surveys.conftest import QUESTIONS, VisitFactory
+from tests.services.surveys.conftest import QUESTIONS, VisitFactory
 
 LATER = T0 + timedelta(hours=4)
 GOOD = {"recommend": 9, "overall": 5, "again": "yes", "comment": "Friendly staff"}

@@ -13,7 +13,7 @@ from clinic_crm.services.consent import consent_history
 from clinic_crm.services.reminders.replies import is_opt_out
 from clinic_crm.testing import RecordingSender
 from tests.conftest import T0, count_rows
-from tests.reminders.conftest import MOBILE, MOBILE_2
+from tests.services.reminders.conftest import MOBILE, MOBILE_2
 
 MIN = timedelta(minutes=1)
 

@@ -10,7 +10,7 @@ import pytest
 from clinic_crm import ClinicCRM
 from clinic_crm.cli import main
 from clinic_crm.models import Clinic
-from tests.surveys.stats_factory import Resp, seed
+from tests.services.surveys.stats_factory import Resp, seed
 
 T = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from clinic_crm.cli import main
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.services import imports
 from tests.conftest import count_rows
-from tests.imports.conftest import by_external_id
+from tests.services.imports.conftest import by_external_id
 
 LIMIT = csv.field_size_limit()
 HEADER = "external_id,family_name,given_name,email\n"

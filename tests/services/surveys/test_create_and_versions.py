@@ -10,7 +10,7 @@ import pytest
 from clinic_crm import ClinicCRM, Conflict, InvalidAnswer, NotFound, Question, ValidationError
 from clinic_crm.models import Clinic, Survey
 from tests.conftest import T0, count_rows
-from tests.surveys.conftest import QUESTIONS, VisitFactory
+from tests.services.surveys.conftest import QUESTIONS, VisitFactory
 
 
 def test_create_stores_questions_and_version_1(crm: ClinicCRM, survey: Survey, sclinic: Clinic) -> None:

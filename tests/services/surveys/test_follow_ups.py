@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from clinic_crm import ClinicCRM, Conflict, NaiveDatetimeError, NotFound, ValidationError, localtime
 from clinic_crm.models import Clinic, Survey
 from tests.conftest import T0, count_rows
-from tests.surveys.conftest import VisitFactory
+from tests.services.surveys.conftest import VisitFactory
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 

@@ -14,7 +14,7 @@ from sqlmodel import col
 from clinic_crm import ClinicCRM, Conflict, NaiveDatetimeError, NotFound, TokenExpired, ValidationError
 from clinic_crm.models import Clinic, Invitation, Reminder, Survey, Visit
 from tests.conftest import T0, count_rows
-from tests.surveys.conftest import VisitFactory
+from tests.services.surveys.conftest import VisitFactory
 
 
 def _reminder(crm: ClinicCRM, reminder_id: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from clinic_crm.services.reminders.claims import claim_query
 from clinic_crm.services.reminders.dispatch import DispatchReport, RetryPolicy
 from clinic_crm.testing import FailingSender, RecordingSender
 from tests.conftest import T0
-from tests.reminders.conftest import FIXED_LINE, MOBILE, MOBILE_2
+from tests.services.reminders.conftest import FIXED_LINE, MOBILE, MOBILE_2
 
 MIN = timedelta(minutes=1)
 DAY = timedelta(days=1)

@@ -13,7 +13,7 @@ from clinic_crm import ClinicCRM
 from clinic_crm.demo.surveys import DEMO_SURVEY_NAME, seed_demo_surveys
 from clinic_crm.models import Clinic, Response
 from tests.conftest import T0, count_rows
-from tests.surveys.conftest import VisitFactory
+from tests.services.surveys.conftest import VisitFactory
 
 NOW = T0 + timedelta(days=365)
 

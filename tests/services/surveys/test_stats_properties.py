@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from clinic_crm import ClinicCRM
 from clinic_crm.models import Clinic
 from clinic_crm.services.surveys.stats import NPS_BY, RATE_BY, CsatResult, NpsResult, ResponseRate, margin_of_error
-from tests.surveys.stats_factory import (
+from tests.services.surveys.stats_factory import (
     Resp,
     items_frame,
     reference_csat,

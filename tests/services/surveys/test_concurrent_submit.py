@@ -8,7 +8,7 @@ from datetime import timedelta
 from clinic_crm import ClinicCRM, Conflict, TokenUsed
 from clinic_crm.models import Survey
 from tests.conftest import T0, count_rows
-from tests.surveys.conftest import VisitFactory
+from tests.services.surveys.conftest import VisitFactory
 
 ROUNDS = 6
 
