@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from clinic_crm import ClinicCRM
 from clinic_crm.db import create_crm_engine
 from clinic_crm.migrations import upgrade
 from clinic_crm.models import Clinic, metadata
-from clinic_crm.testing import throwaway_postgres
+from clinic_crm.testing import make_clinic, throwaway_postgres
 
 PG_ADMIN_URL = os.environ.get("CLINIC_CRM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("CLINIC_CRM_REQUIRE_PG") == "1"
@@ -125,9 +125,7 @@ def crm(db_url: str) -> Iterator[ClinicCRM]:
 @pytest.fixture
 def clinic(crm: ClinicCRM) -> Clinic:
     """A Taiwanese clinic with the default quiet hours (21:00–08:00)."""
-    return crm.clinics.create(
-        "Sunrise Dental", timezone="Asia/Taipei", locale="zh_TW", region="TW", quiet_hours=(time(21), time(8))
-    )
+    return make_clinic(crm, name="Sunrise Dental")
 
 
 def count_rows(crm: ClinicCRM, table: str) -> int:

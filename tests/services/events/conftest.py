@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from clinic_crm import ClinicCRM, Event
+from clinic_crm import ClinicCRM, Event, testing
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.testing import RecordingSender
 from tests.conftest import T0
@@ -64,7 +64,6 @@ def make_patient(crm: ClinicCRM, clinic: Clinic) -> PatientFactory:
             "phone": f"+8869123{n:05d}",
             "email": f"patient{n}@example.com",
         }
-        fields.update(overrides)
-        return crm.patients.register(clinic_id, **fields)
+        return testing.make_patient(crm, clinic_id, **{**fields, **overrides})
 
     return make

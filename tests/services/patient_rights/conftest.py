@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from clinic_crm import ClinicCRM, Patient, Question, Response, Visit
+from clinic_crm import ClinicCRM, Patient, Question, Response, Visit, testing
 from clinic_crm.models import Clinic, Survey
 from tests.conftest import T0
 
@@ -37,9 +37,13 @@ def make_patient(crm: ClinicCRM, rclinic: Clinic) -> PatientFactory:
 
     def make(**fields: Any) -> Patient:
         n = next(counter)
-        values: dict[str, Any] = {"family_name": "王", "given_name": "小明", "phone": f"0912-345-{n:03d}"}
-        values.update(fields)
-        return crm.patients.register(rclinic.id, **values)  # type: ignore[arg-type]
+        values: dict[str, Any] = {
+            "family_name": "王",
+            "given_name": "小明",
+            "phone": f"0912-345-{n:03d}",
+            "email": None,
+        }
+        return testing.make_patient(crm, rclinic.id, **{**values, **fields})
 
     return make
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from clinic_crm import ClinicCRM
+from clinic_crm import ClinicCRM, testing
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.testing import RecordingSender
 
@@ -34,8 +34,7 @@ def make_patient(crm: ClinicCRM, clinic: Clinic) -> Callable[..., Patient]:
             "phone": MOBILE,
             "email": "ming@example.com",
         }
-        fields.update(overrides)
-        return crm.patients.register(clinic_id, **fields)
+        return testing.make_patient(crm, clinic_id, **{**fields, **overrides})
 
     return make
 
