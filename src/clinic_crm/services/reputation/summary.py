@@ -116,6 +116,18 @@ def summary(
         .where(*conditions)
         .subquery("base")
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL has the ordered-set aggregate: one pass, no window sort (the same median as below)
+        b = base.c
+        pg_measures = (
+            func.count(),
+            func.count(b.rating),
+            func.avg(b.rating),
+            count_if(b.sentiment == "negative"),
+            func.count(b.delay),
+            func.percentile_cont(0.5).within_group(b.delay),
+        )
+        return _collect(session, by, b.group_key, pg_measures)
     ranked = select(
         base.c.group_key,
         base.c.rating,
@@ -136,12 +148,19 @@ def summary(
         func.count(r.delay),
         func.avg(case((middle, r.delay))),
     )
+    return _collect(session, by, r.group_key, measures)
+
+
+def _collect(
+    session: Session, by: str | None, group_key: ColumnElement[Any], measures: tuple[ColumnElement[Any], ...]
+) -> ReputationSummary | dict[str, ReputationSummary]:
+    """Run the measures ungrouped (``by`` is None) or grouped by ``group_key``; build the results."""
     if by is None:
         n, rated, average, negative, replied, median = session.execute(select(*measures)).one()
         return ReputationSummary(int(n), int(rated), _float(average), int(negative), int(replied), _float(median))
     results: dict[str, ReputationSummary] = {}
     for group, n, rated, average, negative, replied, median in session.execute(
-        select(r.group_key, *measures).group_by(r.group_key)
+        select(group_key, *measures).group_by(group_key)
     ):
         item = ReputationSummary(int(n), int(rated), _float(average), int(negative), int(replied), _float(median))
         if group is not None:  # (PostgreSQL, READ COMMITTED) a row that arrived after the month range was read
