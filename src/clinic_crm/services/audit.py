@@ -29,6 +29,7 @@ from clinic_crm.api._unit import actor_of, deferred_writes, reads
 from clinic_crm.db.copy import copy_rows, uses_copy
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import AUDIT_ACTIONS, AuditEvent, AuditHead
+from clinic_crm.services._common import check_id
 from clinic_crm.values import check_choice, utcnow
 
 __all__ = ["GENESIS", "record_audit", "audit_for_patient", "verify_audit", "canonical_detail"]
@@ -172,9 +173,9 @@ def audit_for_patient(session: Session, patient_id: int) -> list[AuditEvent]:
 
     Raises:
         ValidationError: ``patient_id`` is not an integer.
+        NotFound: ``patient_id`` outside ``1 … MAX_ID`` (no patient can have it).
     """
-    if isinstance(patient_id, bool) or not isinstance(patient_id, int):
-        raise ValidationError("patient id must be an integer", field="patient_id")
+    check_id(patient_id, "patient_id")
     query = select(AuditEvent).where(_EVENTS.c.patient_id == patient_id).order_by(_EVENTS.c.id)
     return list(session.scalars(query))
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import Alert, Clinic, Incident, Mention
-from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services._common import check_id, get_or_404, require_text
 from clinic_crm.services.aggregates import count_if
 from clinic_crm.services.reputation.spikes import BASELINE_DAYS, WINDOW, spike_check
 from clinic_crm.values import aware
@@ -120,14 +120,13 @@ def escalate_alert(session: Session, alert_id: int, *, incident_id: int, at: dat
     Escalating again to the same incident changes nothing.
 
     Raises:
-        NotFound: no such alert.
+        NotFound: no such alert (or an ``incident_id`` outside the id range).
         ValidationError: ``incident_id`` not an integer, or an incident of another clinic (field ``"alert_id"``).
         NaiveDatetimeError: ``at`` without a time zone.
         Conflict: the alert was dismissed, or escalated to another incident.
     """
     when = aware(at, "at")
-    if isinstance(incident_id, bool) or not isinstance(incident_id, int):
-        raise ValidationError("incident_id must be an integer", field="incident_id")
+    check_id(incident_id, "incident_id")
     alert = get_or_404(session, Alert, alert_id, for_update=True)
     incident = session.get(Incident, incident_id)
     if incident is not None and incident.clinic_id != alert.clinic_id:
