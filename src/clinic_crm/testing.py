@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ from clinic_crm.messaging.post import PublicPost
 
 if TYPE_CHECKING:
     from clinic_crm.crm import Scope
-    from clinic_crm.models import Clinic, Patient
+    from clinic_crm.models import Clinic, Patient, Visit
 
 __all__ = [
     "throwaway_postgres",
@@ -42,6 +42,7 @@ __all__ = [
     "FailingPublisher",
     "make_clinic",
     "make_patient",
+    "complete_visit",
     "strategies",
 ]
 
@@ -210,6 +211,16 @@ def make_patient(crm: Scope, clinic_id: int, **overrides: Any) -> Patient:
     }
     fields.update(overrides)
     return crm.patients.register(clinic_id, **fields)
+
+
+def complete_visit(
+    crm: Scope, patient_id: int, done: datetime, *, kind: str = "checkup", practitioner: str | None = "Dr. Lin"
+) -> Visit:
+    """Book a visit 40 minutes before ``done``, check the patient in 10 minutes later and complete it at ``done``."""
+    visit = crm.visits.book(patient_id, starts_at=done - timedelta(minutes=40), kind=kind, practitioner=practitioner)
+    assert visit.id is not None
+    crm.visits.check_in(visit.id, at=done - timedelta(minutes=30))
+    return crm.visits.complete(visit.id, at=done)
 
 
 def strategies() -> SimpleNamespace:

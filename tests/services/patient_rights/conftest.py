@@ -53,12 +53,7 @@ def completed_visit(crm: ClinicCRM) -> VisitFactory:
     """Book, check in and complete a visit of a patient at ``done``."""
 
     def make(patient_id: int, done: datetime = T0) -> Visit:
-        visit = crm.visits.book(
-            patient_id, starts_at=done - timedelta(minutes=40), kind="checkup", practitioner="Dr. Lin"
-        )
-        assert visit.id is not None
-        crm.visits.check_in(visit.id, at=done - timedelta(minutes=30))
-        return crm.visits.complete(visit.id, at=done)
+        return testing.complete_visit(crm, patient_id, done)
 
     return make
 

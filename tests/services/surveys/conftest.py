@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
-from clinic_crm import ClinicCRM, Question
+from clinic_crm import ClinicCRM, Question, testing
 from clinic_crm.models import Clinic, Survey, Visit
 from tests.conftest import T0
 
@@ -47,12 +47,7 @@ def completed_visit(crm: ClinicCRM, sclinic: Clinic) -> VisitFactory:
             )
             patient_id = patient.id
         assert patient_id is not None
-        visit = crm.visits.book(
-            patient_id, starts_at=done - timedelta(minutes=40), kind="checkup", practitioner="Dr. Lin"
-        )
-        assert visit.id is not None
-        crm.visits.check_in(visit.id, at=done - timedelta(minutes=30))
-        return crm.visits.complete(visit.id, at=done)
+        return testing.complete_visit(crm, patient_id, done)
 
     return make
 
