@@ -26,7 +26,7 @@ from clinic_crm.models.crisis import (
 )
 from clinic_crm.models.events import EVENT_KINDS, Event, Registration
 from clinic_crm.models.feedback import Case, CaseEvent, FeedbackPolicy
-from clinic_crm.models.patients import CHANNELS, PURPOSES, ConsentEvent, Patient
+from clinic_crm.models.patients import CHANNELS, PURPOSES, ConsentEvent, Patient, PatientNamesVersion
 from clinic_crm.models.posts import POST_KINDS, POST_STATUSES, Post
 from clinic_crm.models.reminders import (
     CarePlan,
@@ -47,6 +47,7 @@ __all__ = [
     "Clinic",
     "ClinicDay",
     "Patient",
+    "PatientNamesVersion",
     "ConsentEvent",
     "CHANNELS",
     "PURPOSES",

@@ -6,12 +6,12 @@ from datetime import date, datetime
 from functools import lru_cache
 
 from babel import Locale
-from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field
 
 from clinic_crm.models._base import Base, UTCDateTime
 
-__all__ = ["CHANNELS", "PURPOSES", "is_cjk", "display_name", "Patient", "ConsentEvent"]
+__all__ = ["CHANNELS", "PURPOSES", "is_cjk", "display_name", "Patient", "PatientNamesVersion", "ConsentEvent"]
 
 CHANNELS = ("sms", "email")
 PURPOSES = ("care", "marketing")
@@ -100,6 +100,22 @@ class Patient(Base, table=True):
         return f"Patient(id={self.id!r}, clinic_id={self.clinic_id!r})"
 
     __str__ = __repr__
+
+
+class PatientNamesVersion(Base, table=True):
+    """A counter per clinic, raised in the transaction of every change to the names of its patients.
+
+    The reply check (``services/reputation/guard.py``) keeps an index of the clinic's patient names and asks this
+    counter whether it is still current: unlike time stamps or the highest id, a counter raised in the writing
+    transaction cannot miss a change whatever the clocks say or the order in which transactions commit.  A clinic
+    without a row has had no change since revision 0013.  Raised by
+    :func:`clinic_crm.services.patient_names.names_changed`.
+    """
+
+    __tablename__ = "patient_names_version"
+
+    clinic_id: int = Field(sa_column=Column(Integer, ForeignKey("clinic.id"), primary_key=True, autoincrement=False))
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class ConsentEvent(Base, table=True):

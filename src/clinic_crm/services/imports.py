@@ -53,6 +53,7 @@ from clinic_crm.services.import_rows import (
     mapping_rows,
 )
 from clinic_crm.services.import_writer import ChunkWriter
+from clinic_crm.services.patient_names import names_changed
 from clinic_crm.values import utc
 
 __all__ = ["CHUNK_SIZE", "ImportReport", "RowError", "import_patients", "import_patients_csv", "Progress"]
@@ -226,6 +227,8 @@ def _import(
     if progress is not None and read:
         progress(read)
     rejected.sort(key=lambda error: error.row)  # errors found at write time come after a chunk's others
+    if report.created or report.updated:
+        names_changed(session, clinic_id)  # the reply check's name index must be rebuilt
     summary = {"clinic_id": clinic_id, "created": report.created, "updated": report.updated, "rejected": len(rejected)}
     record_audit(session, [None], "import", summary)  # the import itself; each patient has its own event
     return report

@@ -20,6 +20,7 @@ from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.audit import record_audit
+from clinic_crm.services.patient_names import names_changed
 from clinic_crm.values import (
     check_locale,
     check_timezone,
@@ -221,6 +222,7 @@ def register_patient(
     patient = Patient(clinic_id=clinic_id, created_at=stamp, updated_at=stamp, **clean)
     session.add(patient)
     _flush_unique(session)
+    names_changed(session, clinic_id)
     record_audit(session, [patient.id], "create")
     return patient
 
@@ -280,6 +282,8 @@ def update_patient(
         setattr(patient, key, value)
     patient.updated_at = utc(now)
     _flush_unique(session)
+    if "family_name" in clean or "given_name" in clean:
+        names_changed(session, patient.clinic_id)
     record_audit(session, [patient_id], "update", {"fields": sorted(clean)})
     return patient
 

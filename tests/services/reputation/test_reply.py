@@ -151,3 +151,52 @@ def test_names_are_rebuilt_only_when_patients_change_and_every_change_is_seen(
     crm.patients.erase(amy.id, at=datetime.now(UTC), by="Mei", reason="patient request")
     assert crm.reputation.reply(mention_id, text="Dear Ann Liu", at=T0, by="Mei").reply_text == "Dear Ann Liu"
     assert len(builds) == 4  # one build per change, none per reply
+
+
+def test_a_rename_stamped_earlier_than_the_clinics_newest_change_is_seen(
+    crm: ClinicCRM, clinic_id: int, mention_id: int
+) -> None:
+    """A rename whose ``now`` is older than another patient's last change moves neither ``max(updated_at)`` nor
+    ``max(id)``; the clinic's names counter (revision 0013) still makes the next reply see it — through
+    ``update`` and through an import."""
+    amy = make_patient(crm, clinic_id, family_name="Liu", given_name="Amy", phone=None, email=None)
+    bo = make_patient(crm, clinic_id, family_name="Chen", given_name="Bo", phone=None, email=None, external_id="b-1")
+    carol = make_patient(crm, clinic_id, family_name="Wu", given_name="Carol", phone=None, email=None)
+    assert amy.id is not None and bo.id is not None and carol.id is not None
+    later = datetime.now(UTC) + timedelta(days=30)
+    crm.patients.update(carol.id, email="carol@example.com", now=later)  # the clinic's newest stamp, no rename
+    crm.reputation.reply(mention_id, text="Thank you, Amy Chang", at=T0, by="Mei")  # the index is built, cached
+    crm.patients.update(amy.id, family_name="Chang", now=T0 - timedelta(days=400))
+    with pytest.raises(ValidationError):
+        crm.reputation.reply(mention_id, text="Thank you, Amy Chang", at=T0, by="Mei")
+    crm.reputation.reply(mention_id, text="Dear Bo Huang", at=T0, by="Mei")
+    report = crm.patients.import_rows(
+        clinic_id, [{"external_id": "b-1", "family_name": "Huang"}], now=T0 - timedelta(days=400)
+    )
+    assert report.updated == 1
+    with pytest.raises(ValidationError):
+        crm.reputation.reply(mention_id, text="Dear Bo Huang", at=T0, by="Mei")
+
+
+def test_the_names_counter_moves_only_with_names(crm: ClinicCRM, clinic_id: int) -> None:
+    """Registration, a rename, an import and an erasure raise the clinic's counter; a phone change does not."""
+    from sqlalchemy import select
+
+    from clinic_crm.services.patient_names import NAMES_VERSION
+
+    def version() -> int | None:
+        with crm.engine.connect() as conn:
+            value: int | None = conn.execute(select(NAMES_VERSION), {"clinic_id": clinic_id}).scalar()
+            return value
+
+    assert version() is None
+    amy = make_patient(crm, clinic_id, family_name="Liu", given_name="Amy", phone=None, email=None)
+    assert amy.id is not None and version() == 1
+    crm.patients.update(amy.id, phone="0912-345-678")
+    assert version() == 1
+    crm.patients.update(amy.id, given_name="Ann")
+    assert version() == 2
+    crm.patients.import_rows(clinic_id, [{"family_name": "Chen", "given_name": "Bo"}])
+    assert version() == 3
+    crm.patients.erase(amy.id, at=datetime.now(UTC), by="Mei", reason="patient request")
+    assert version() == 4

@@ -14,6 +14,7 @@ from clinic_crm.models import CHANNELS, PURPOSES, CarePlan, InboundReply, Patien
 from clinic_crm.services._common import get_or_404, require_text
 from clinic_crm.services.audit import record_audit
 from clinic_crm.services.consent import record_consents
+from clinic_crm.services.patient_names import names_changed
 from clinic_crm.services.patient_rights.merge import merged_records
 from clinic_crm.services.patient_rights.registry import reference_tables
 from clinic_crm.values import aware
@@ -108,6 +109,7 @@ def erase_patient(session: Session, patient_id: int, *, at: datetime, by: str, r
             session.execute(
                 update(table).where(table.c[ref.column].in_(ids), table.c[name].is_not(None)).values({name: REDACTED})
             )
+    names_changed(session, patient.clinic_id)
     session.expire_all()
     record_consents(session, [patient_id], CHANNELS, PURPOSES, granted=False, source="erasure", at=when)
     detail = {"by": by, "records": ids, "cancelled_reminders": int(cancelled), "ended_care_plans": int(ended)}

@@ -17,18 +17,18 @@ Pure checks plus the per-clinic name index (no ORM objects):
 The names live in a :class:`NameIndex`: a set of the folded name forms plus, per first character, the lengths
 of the forms starting with it — a reply of ``n`` characters costs about ``n`` × (a few lengths) set look-ups,
 whatever the number of patients.  Building the index for 100,000 patients takes a few hundred milliseconds, so
-it is kept per database engine and clinic and reused while the clinic's patients are unchanged.  Whether they
-changed is asked on every check by one statement of two index seeks, whatever the number of patients:
+it is kept per database engine and clinic and reused while the clinic's patients' names are unchanged.  Whether
+they changed is asked on every check by one statement of three index seeks, whatever the number of patients:
 
-* ``max(updated_at)`` of the clinic's patients (index ``patient (clinic_id, updated_at)``, revision 0010) —
-  every change of a name (``update``, an import's update, erasure, merge) stamps ``updated_at``;
-* ``max(id)`` of all patients (the primary key) — a new patient, whatever the stamp it was given.  A patient of
-  another clinic rebuilds this clinic's index too: harmless, it only costs the rebuild.
+* the clinic's names counter (``patient_names_version``, revision 0013, :mod:`clinic_crm.services.patient_names`),
+  raised in the transaction of every registration, rename, import and erasure.  It is what makes the check
+  exact: it moves whatever time stamp a caller gave and in whatever order concurrent transactions commit;
+* ``max(updated_at)`` of the clinic's patients and ``max(id)`` of all patients, which also see a change written
+  by something other than the library's calls (a host's own SQL that stamps the row).  A patient of another
+  clinic rebuilds this clinic's index too: harmless, it only costs the rebuild.
 
-(A ``count(*)`` would also see deletions, but it reads every index entry of the clinic — the 20 ms this
-replaced — and patients are never deleted: erasure and merge keep the row.)  A rename stamped *earlier* than the
-clinic's newest ``updated_at`` (a caller passing an old ``now``, or machines whose clocks disagree) moves
-neither, and is seen at the clinic's next change.
+(A ``count(*)`` would also see deletions, but it reads every index entry of the clinic, and patients are never
+deleted: erasure and merge keep the row.)
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from clinic_crm.models import Patient
+from clinic_crm.services.patient_names import NAMES_VERSION
 from clinic_crm.services.reputation.sentiment import fold
 
 __all__ = ["NameIndex", "contact_reason", "names_of_clinic"]
@@ -121,6 +122,7 @@ class NameIndex:
 _PATIENT = Patient.__table__  # type: ignore[attr-defined]
 #: "Did the clinic's patients change?": two index seeks, built once (see the module's docstring).
 _CHANGED = select(
+    NAMES_VERSION,
     select(func.max(_PATIENT.c.updated_at)).where(_PATIENT.c.clinic_id == bindparam("clinic_id")).scalar_subquery(),
     select(func.max(_PATIENT.c.id)).scalar_subquery(),
 )
@@ -132,8 +134,8 @@ def names_of_clinic(session: Session, clinic_id: int) -> NameIndex:
     """The :class:`NameIndex` of every patient of the clinic, rebuilt only when their fingerprint changed."""
     p = _PATIENT
     row = session.connection().execute(_CHANGED, {"clinic_id": clinic_id}).one()  # Core: no ORM overhead
-    stamp: datetime | None = row[0]
-    fingerprint = (None if stamp is None else stamp.isoformat(), row[1])
+    stamp: datetime | None = row[1]
+    fingerprint = (row[0], None if stamp is None else stamp.isoformat(), row[2])
     engine = session.get_bind().engine
     with _CACHE_LOCK:
         cached = _CACHE.get(engine, {}).get(clinic_id)
