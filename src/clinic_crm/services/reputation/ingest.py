@@ -2,8 +2,9 @@
 
 Each chunk of valid rows is written with ``INSERT … ON CONFLICT (clinic_id, source, external_id) DO UPDATE``:
 
-* on PostgreSQL as **one statement** whose rows come from ``unnest`` of one array per column (one round trip
-  per chunk instead of one per row); its ``RETURNING id, (xmax = 0)`` tells which rows were created (a row
+* on PostgreSQL by a binary ``COPY`` of the chunk into a temporary table (dropped at commit, emptied before
+  each chunk) and **one statement** ``INSERT … SELECT`` from it (three round trips per chunk, values dumped by
+  psycopg's C code); its ``RETURNING id, (xmax = 0)`` tells which rows were created (a row
   inserted by this statement has no locker; one updated through ``ON CONFLICT`` carries the lock of its
   conflict check), so no look-up of the stored keys is needed;
 * on SQLite (in-process, no round trips) as one driver-level ``executemany``, after one look-up of the keys
@@ -309,9 +310,9 @@ class _Writer:
         self.postgres = dialect.name == "postgresql"
         # SQLite: driver-level executemany of one plain statement: SQLAlchemy's per-row parameter handling
         # costs more than the insert.  Every instant still goes through the column type's own bind processor
-        # (or a verified equivalent), so what is stored is identical.  PostgreSQL: one statement per chunk over
-        # arrays sent in binary (``%b``: psycopg's text form escapes every element with a regex), the instants
-        # as the aware UTC datetimes ``values.aware`` made, which a ``timestamptz`` column stores as given.
+        # (or a verified equivalent), so what is stored is identical.  PostgreSQL: the chunk copied in binary into
+        # the stage, the instants as the aware UTC datetimes ``values.aware`` made, which ``timestamptz`` stores
+        # as given; then one statement per chunk from the stage.
         quote = dialect.identifier_preparer.quote
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         updated = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in ("text", "rating", "sentiment", "updated_at"))
