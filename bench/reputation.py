@@ -14,6 +14,7 @@
     python bench/reputation.py              # 100,000 mentions and patients, SQLite and PostgreSQL
     python bench/reputation.py --quick      # 20,000
     python bench/reputation.py --no-pg
+    python bench/reputation.py --pg --ingest-only   # PostgreSQL only, the ingest figure only
 
 PostgreSQL: a throwaway database on ``--pg-url`` is created and dropped.  Each timing is the best of ``--repeat``;
 library and baseline runs alternate, so a loaded machine slows both alike.
@@ -128,8 +129,8 @@ def best(repeat: int, fn: Callable[[], Any], before: Callable[[], Any] | None = 
     return fastest, result
 
 
-def run(url: str, n: int, repeat: int, label: str) -> dict[str, float]:
-    """Run the three benchmarks on one migrated, empty database; print and return the figures."""
+def run(url: str, n: int, repeat: int, label: str, *, ingest_only: bool = False) -> dict[str, float]:
+    """Run the three benchmarks (or the ingest alone) on one migrated, empty database; print and return the figures."""
     sqlite = make_url(url).get_backend_name() == "sqlite"
     crm = ClinicCRM(url)
     clinic = crm.clinics.create("Bench", timezone="Asia/Taipei", locale="zh_TW", region="TW")
@@ -187,6 +188,9 @@ def run(url: str, n: int, repeat: int, label: str) -> dict[str, float]:
         f"{label:<10} ingest {n:,}: clinic_crm {t_ours:.2f} s ({n / t_ours:,.0f}/s) | raw executemany {t_raw:.2f} s "
         f"({n / t_raw:,.0f}/s) | ratio {t_ours / t_raw:.2f} (target <= 1.3)"
     )
+    if ingest_only:
+        crm.close()
+        return figures
 
     t_raw_s = t_ours_s = float("inf")
     raw_result: Any = None
@@ -258,14 +262,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the best is kept")
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--ingest-only", action="store_true", help="only the ingest figure")
     args = parser.parse_args(argv)
     n = 20_000 if args.quick else args.rows
-    with tempfile.TemporaryDirectory() as directory:
-        url = f"sqlite:///{Path(directory) / 'bench.db'}"
-        engine = create_crm_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        run(url, n, args.repeat, "SQLite")
+    if not args.pg:
+        with tempfile.TemporaryDirectory() as directory:
+            url = f"sqlite:///{Path(directory) / 'bench.db'}"
+            engine = create_crm_engine(url)
+            upgrade(engine)
+            engine.dispose()
+            run(url, n, args.repeat, "SQLite", ingest_only=args.ingest_only)
     if not args.no_pg:
         with ExitStack() as stack:
             try:
@@ -276,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             engine = create_crm_engine(pg)
             upgrade(engine)
             engine.dispose()
-            run(pg, n, args.repeat, "PostgreSQL")
+            run(pg, n, args.repeat, "PostgreSQL", ingest_only=args.ingest_only)
     return 0
 
 

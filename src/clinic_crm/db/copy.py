@@ -37,10 +37,25 @@ def integrity_errors(dialect: Dialect) -> tuple[type[Exception], ...]:
     return (IntegrityError, getattr(dialect.dbapi, "IntegrityError", IntegrityError))
 
 
-def copy_rows(connection: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """``COPY table (columns) FROM STDIN`` of ``rows`` (tuples in ``columns`` order) on psycopg 3."""
+def copy_rows(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    types: Sequence[str] | None = None,
+) -> None:
+    """``COPY table (columns) FROM STDIN`` of ``rows`` (tuples in ``columns`` order) on psycopg 3.
+
+    With ``types`` (PostgreSQL type names, one per column) the rows travel in the binary format, each value
+    dumped by psycopg's C dumper for that type (no text escaping); the values must then be of those types
+    (aware ``datetime`` for ``timestamptz``).
+    """
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+    binary = " (FORMAT BINARY)" if types is not None else ""
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN{binary}") as copy:
+        if types is not None:
+            copy.set_types(list(types))
         for row in rows:
             copy.write_row(row)
 

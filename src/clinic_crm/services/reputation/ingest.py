@@ -2,8 +2,9 @@
 
 Each chunk of valid rows is written with ``INSERT … ON CONFLICT (clinic_id, source, external_id) DO UPDATE``:
 
-* on PostgreSQL as **one statement** whose rows come from ``unnest`` of one array per column (one round trip
-  per chunk instead of one per row); its ``RETURNING id, (xmax = 0)`` tells which rows were created (a row
+* on PostgreSQL by a binary ``COPY`` of the chunk into a temporary table (dropped at commit, emptied before
+  each chunk) and **one statement** ``INSERT … SELECT`` from it (three round trips per chunk, values dumped by
+  psycopg's C code); its ``RETURNING id, (xmax = 0)`` tells which rows were created (a row
   inserted by this statement has no locker; one updated through ``ON CONFLICT`` carries the lock of its
   conflict check), so no look-up of the stored keys is needed;
 * on SQLite (in-process, no round trips) as one driver-level ``executemany``, after one look-up of the keys
@@ -34,6 +35,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from clinic_crm.db.copy import copy_rows
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import Alert, Clinic, Mention
 from clinic_crm.services._common import get_or_404, optional_text, require_text
@@ -41,7 +43,7 @@ from clinic_crm.services.imports import RowError
 from clinic_crm.services.reputation.sentiment import TermMatcher, fold, sentiment_of
 from clinic_crm.services.reputation.sources import google_rows
 from clinic_crm.services.reputation.watch import matchers
-from clinic_crm.values import aware, utc
+from clinic_crm.values import MAX_YEAR, MIN_YEAR, aware, utc
 
 __all__ = ["IngestReport", "MENTION_FIELDS", "CHUNK_SIZE", "ingest", "ingest_google_reviews"]
 
@@ -68,6 +70,14 @@ _COLUMNS = (
     "replied_at",
     "created_at",
     "updated_at",
+)
+#: PostgreSQL: each chunk is copied (binary ``COPY``) into this temporary table, then upserted from it.
+_STAGE = "pg_temp.mention_ingest"
+_STAGED = _COLUMNS[1:10]  # source … replied_at
+_STAGED_TYPES = ("varchar", "varchar", "text", "int4", "timestamptz", "varchar", "varchar", "varchar", "timestamptz")
+_CREATE_STAGE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE.split('.')[1]} "
+    f"({', '.join(f'{name} {kind}' for name, kind in zip(_STAGED, _STAGED_TYPES, strict=True))}) ON COMMIT DROP"
 )
 _LOOKUP_SLICE = 2000  # external ids per SELECT … IN (…), well below SQLite's parameter limit
 _LOOKUP_SQLITE = "SELECT external_id, id FROM mention WHERE clinic_id = ? AND source = ? AND external_id IN ({marks})"
@@ -103,7 +113,92 @@ def _optional(value: object, name: str, max_length: int) -> str | None:
 
 
 def _clean(row: object) -> dict[str, Any]:
-    """The row's values ready to store (without clinic and stamps), or ``ValidationError`` naming the field."""
+    """The row's values ready to store (without clinic and stamps), or ``ValidationError`` naming the field.
+
+    :func:`_clean_fast` takes the common well-formed row; anything it does not vouch for goes through
+    :func:`_clean_checked`, which gives the value or the exact error.
+    """
+    cleaned = _clean_fast(row)
+    return _clean_checked(row) if cleaned is None else cleaned
+
+
+def _clean_fast(row: object) -> dict[str, Any] | None:
+    """What :func:`_clean_checked` returns for ``row`` when ``row`` is plainly valid, else ``None`` (check it then).
+
+    One pass with exact types and one search for NUL and surrogates over the row's joined strings, in place of a
+    check per field; every condition under which the checked path would raise, or return something else, falls
+    back (a ``str`` subclass, an ``int`` external id, text not in NFC, a blank author or url, …).
+    """
+    if type(row) is not dict or not _FIELD_SET.issuperset(row):
+        return None
+    try:
+        source, external, text, posted = row["source"], row["external_id"], row["text"], row["posted_at"]
+    except KeyError:
+        return None
+    rating, author, url, replied = row.get("rating"), row.get("author"), row.get("url"), row.get("replied_at")
+    if (
+        type(source) is not str
+        or type(external) is not str
+        or type(text) is not str
+        or (author is not None and type(author) is not str)
+        or (url is not None and type(url) is not str)
+        or (rating is not None and (type(rating) is not int or not 1 <= rating <= 5))
+        or type(posted) is not datetime
+        or (replied is not None and type(replied) is not datetime)
+    ):
+        return None
+    source, external = source.strip(), external.strip()
+    if author is not None:
+        author = author.strip()
+        if not author or len(author) > 200:
+            return None
+    if url is not None:
+        url = url.strip()
+        if not url or len(url) > 2000:
+            return None
+    if (
+        not source
+        or len(source) > 40
+        or not external
+        or len(external) > 200
+        or len(text) > TEXT_MAX
+        or _BAD_CHARS.search(f"{source}\x01{external}\x01{text}\x01{author or ''}\x01{url or ''}") is not None
+        or not unicodedata.is_normalized("NFC", text)
+    ):
+        return None
+    posted = _fast_aware(posted)
+    if posted is None:
+        return None
+    if replied is not None:
+        replied = _fast_aware(replied)
+        if replied is None:
+            return None
+    return {
+        "source": source,
+        "external_id": external,
+        "text": text,
+        "posted_at": posted,
+        "rating": rating,
+        "author": author,
+        "url": url,
+        "replied_at": replied,
+    }
+
+
+def _fast_aware(value: datetime) -> datetime | None:
+    """``values.aware(value)`` for an aware ``datetime`` within the accepted years, else ``None``."""
+    zone = value.tzinfo
+    if zone is None or not MIN_YEAR <= value.year <= MAX_YEAR:
+        return None
+    if zone is UTC:
+        return value
+    if zone.utcoffset(value) is None:
+        return None
+    return value.astimezone(UTC)
+
+
+def _clean_checked(row: object) -> dict[str, Any]:
+    """:func:`_clean` field by field with the shared checks: the value, or the ``ValidationError`` naming the field."""
     if not isinstance(row, Mapping):
         raise ValidationError("each mention must be a mapping of field name to value", field="row")
     if not _FIELD_SET.issuperset(row):
@@ -215,9 +310,9 @@ class _Writer:
         self.postgres = dialect.name == "postgresql"
         # SQLite: driver-level executemany of one plain statement: SQLAlchemy's per-row parameter handling
         # costs more than the insert.  Every instant still goes through the column type's own bind processor
-        # (or a verified equivalent), so what is stored is identical.  PostgreSQL: one statement per chunk over
-        # arrays sent in binary (``%b``: psycopg's text form escapes every element with a regex), the instants
-        # as the aware UTC datetimes ``values.aware`` made, which a ``timestamptz`` column stores as given.
+        # (or a verified equivalent), so what is stored is identical.  PostgreSQL: the chunk copied in binary into
+        # the stage, the instants as the aware UTC datetimes ``values.aware`` made, which ``timestamptz`` stores
+        # as given; then one statement per chunk from the stage.
         quote = dialect.identifier_preparer.quote
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         updated = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in ("text", "rating", "sentiment", "updated_at"))
@@ -226,13 +321,11 @@ class _Writer:
             f"ON CONFLICT (clinic_id, source, external_id) DO UPDATE SET {updated}, "
             f"replied_at = coalesce(excluded.replied_at, mention.replied_at)"
         )
+        self.staged = False
         self.sql_pg = (
             f"INSERT INTO mention ({', '.join(map(quote, _COLUMNS))}) "
-            "SELECT %s::int, r.source, r.external_id, r.text, r.rating, r.posted_at, r.sentiment, r.author, r.url, "
-            "r.replied_at, %s::timestamptz, %s::timestamptz FROM unnest(%b::varchar[], "
-            "%b::varchar[], %b::text[], %b::int[], %b::timestamptz[], %b::varchar[], %b::varchar[], "
-            "%b::varchar[], %b::timestamptz[]) AS r(source, external_id, text, rating, posted_at, sentiment, "
-            f"author, url, replied_at) ON CONFLICT (clinic_id, source, external_id) DO UPDATE SET {updated}, "
+            f"SELECT %s, {', '.join(_STAGED)}, %s, %s FROM {_STAGE} "
+            f"ON CONFLICT (clinic_id, source, external_id) DO UPDATE SET {updated}, "
             "replied_at = coalesce(excluded.replied_at, mention.replied_at) "
             "RETURNING source, external_id, id, (xmax = 0)"
         )
@@ -311,10 +404,9 @@ class _Writer:
             self._open_alerts(hits, self._existing(hits))
 
     def _write_pg(self, by_key: dict[tuple[str, str], dict[str, Any]], report: IngestReport) -> None:
-        """PostgreSQL: the chunk as one ``INSERT … SELECT FROM unnest(…) ON CONFLICT … RETURNING``."""
+        """PostgreSQL: the chunk as one binary ``COPY`` into the stage and one ``INSERT … SELECT … RETURNING``."""
         negatives, keywords = self.negatives, self.keywords
-        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
-        sources, externals, texts, ratings, posted, sentiments, authors, urls, replied = columns
+        records: list[tuple[Any, ...]] = []
         first_hits: dict[tuple[str, str], str] = {}
         for key, row in by_key.items():
             rating = row["rating"]
@@ -324,18 +416,27 @@ class _Writer:
                 hit = keywords.first(fold(first) if first is not None else folded)
                 if hit is not None:
                     first_hits[key] = hit
-            sources.append(key[0])
-            externals.append(key[1])
-            texts.append(row["text"])
-            ratings.append(rating)
-            posted.append(row["posted_at"])  # already UTC (values.aware); the column is timestamptz
-            sentiments.append(sentiment_of(rating, folded, negatives))
-            authors.append(row["author"])
-            urls.append(row["url"])
-            replied.append(row["replied_at"])
-        cursor = self.session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            records.append(
+                (
+                    key[0],
+                    key[1],
+                    row["text"],
+                    rating,
+                    row["posted_at"],  # already UTC (values.aware); the column is timestamptz
+                    sentiment_of(rating, folded, negatives),
+                    row["author"],
+                    row["url"],
+                    row["replied_at"],
+                )
+            )
+        connection = self.session.connection()
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        # the stage lives until the transaction ends; emptied before each chunk (it may hold an earlier call's)
+        cursor.execute(f"{_CREATE_STAGE}; TRUNCATE {_STAGE}" if not self.staged else f"TRUNCATE {_STAGE}")
+        self.staged = True
+        copy_rows(connection, _STAGE, _STAGED, records, types=_STAGED_TYPES)
         # never prepared: the statement's text is the same for every chunk, its plan need not be kept
-        cursor.execute(self.sql_pg, (self.clinic_id, self.stamp, self.stamp, *columns), prepare=False)  # type: ignore[call-arg]
+        cursor.execute(self.sql_pg, (self.clinic_id, self.stamp, self.stamp), prepare=False)  # type: ignore[call-arg]
         created: dict[tuple[str, str], int] = {}
         stale: set[int] = set()
         for source, external_id, ident, is_new in cursor.fetchall():
