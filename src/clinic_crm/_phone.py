@@ -25,7 +25,7 @@ from typing import Any
 
 import phonenumbers
 
-__all__ = ["AVAILABLE", "compact", "fast_e164", "fast_parse"]
+__all__ = ["AVAILABLE", "compact", "fast_e164", "fast_parse", "may_be_fixed_line"]
 
 try:  # private helpers of phonenumbers: the same code parse() runs
     from phonenumbers import PhoneMetadata
@@ -188,3 +188,27 @@ def _valid(country_code: int) -> Callable[[str], bool]:
         return False
 
     return valid
+
+
+def may_be_fixed_line(country_code: int, nsn: str) -> bool:
+    """False only when ``phonenumbers.number_type`` cannot say ``FIXED_LINE`` for ``+<country_code><nsn>``.
+
+    ``number_type`` answers ``FIXED_LINE`` only when the number matches the fixed-line description of the
+    region it resolves to, which is one of the regions of its country code: a number that matches none of
+    them is typed otherwise, without the other nine descriptions being tried.  ``True``: ask
+    ``phonenumbers``.  ``nsn`` is the national significant number (no leading zero).
+    """
+    if not AVAILABLE:  # pragma: no cover - a phonenumbers release without the private helpers
+        return True
+    return any(_matches(desc, nsn) for desc in _fixed_lines(country_code))
+
+
+@lru_cache(maxsize=512)
+def _fixed_lines(country_code: int) -> tuple[_Desc, ...]:
+    """The fixed-line descriptions of every region (and non-geographic entity) of ``country_code``."""
+    found = []
+    for region in COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+        if metadata is not None:
+            found.append(_desc(metadata.fixed_line))
+    return tuple(found)

@@ -160,17 +160,24 @@ def is_fixed_line(e164: str) -> bool:
     """True when phonenumbers types the number as ``FIXED_LINE`` (an SMS cannot reach it).
 
     An E.164 string as :func:`normalize_phone` stores it is split at its (prefix-free) country code instead of
-    going through ``phonenumbers.parse`` (two thirds of the cost; dispatch asks once per message); anything else,
-    and a national part starting with 0 (Italian land lines), goes through the parser.
+    going through ``phonenumbers.parse`` (two thirds of the cost; dispatch asks once per message), and a number
+    that matches no fixed-line pattern of its country code (a mobile, most of what dispatch sees) is answered
+    without typing it (:func:`clinic_crm._phone.may_be_fixed_line`); anything else, and a national part
+    starting with 0 (Italian land lines), goes through the parser.
     """
-    number = _split_e164(e164)
-    if number is None:
+    split = _split_e164(e164)
+    if split is None:
         number = phonenumbers.parse(e164, None)
+    else:
+        country_code, national = split
+        if not _phone.may_be_fixed_line(country_code, national):
+            return False
+        number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
     return bool(phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE)
 
 
-def _split_e164(e164: str) -> phonenumbers.PhoneNumber | None:
-    """``+<country code><national number>`` as a ``PhoneNumber``; ``None`` when the parser must decide."""
+def _split_e164(e164: str) -> tuple[int, str] | None:
+    """``+<country code><national number>`` as its country code and national number; ``None``: the parser decides."""
     digits = e164[1:]
     if not (e164.startswith("+") and digits.isdigit()):
         return None
@@ -180,7 +187,7 @@ def _split_e164(e164: str) -> phonenumbers.PhoneNumber | None:
             national = digits[size:]
             if not national or national[0] == "0":
                 return None
-            return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+            return code, national
     return None
 
 

@@ -187,3 +187,24 @@ def test_dates_and_times() -> None:
     assert check_time(time(21), "quiet_hours") == time(21)
     with pytest.raises(ValidationError):
         check_time(time(21, tzinfo=timezone(timedelta(hours=8))), "quiet_hours")
+
+
+def test_fixed_line_agrees_with_phonenumbers_on_neighbours_of_the_examples() -> None:
+    """The mobile short-cut (no fixed-line pattern of the country code matches) on numbers near every example.
+
+    Each example's national number with its first digit replaced by 1…9: numbers of other types and of no type.
+    """
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = str(example.national_number)
+            for first in "123456789":
+                e164 = f"+{example.country_code}{first}{national[1:]}"
+                number = phonenumbers.parse(e164, None)
+                expected = phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE
+                assert is_fixed_line(e164) == expected, e164
+                checked += 1
+    assert checked > 3000

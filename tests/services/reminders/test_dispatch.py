@@ -11,6 +11,7 @@ from sqlalchemy import text
 from clinic_crm import ClinicCRM, ClinicCRMError, DeliveryError
 from clinic_crm.messaging.message import OutboundMessage
 from clinic_crm.models import Clinic, Patient
+from clinic_crm.services.reminders import dispatch as dispatch_module
 from clinic_crm.services.reminders.claims import claim_query
 from clinic_crm.services.reminders.dispatch import DispatchReport, RetryPolicy
 from clinic_crm.testing import FailingSender, RecordingSender
@@ -479,6 +480,59 @@ def test_claimed_rows_are_leased_and_taken_over_with_the_same_key(crm: ClinicCRM
     assert (stale_report.fenced, stale_report.sent) == (2, 0)
     final = crm.reminders.get(r.id)
     assert final.status == "sent" and final.provider_id == taken.provider_id and final.sent_at == T0 + lease
+
+
+def test_a_slow_batch_extends_the_lease_of_its_tail_once_a_tenth_has_gone_by(
+    crm: ClinicCRM, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim is checked (not rewritten) per message; the rows still held get ``now + lease`` all at once."""
+    ids = [crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0 - n * MIN).id for n in (3, 2, 1)]
+    lease = timedelta(minutes=10)
+    clock = [T0]
+    monkeypatch.setattr(dispatch_module, "claim_run_clock", lambda now, **_: lambda: clock[0])
+    seen: dict[int, list[datetime]] = {}
+
+    class Slow(RecordingSender):
+        """Each provider call takes 2 minutes; records the lease end of the reminders still waiting."""
+
+        def send(self, message: OutboundMessage) -> str:
+            seen[message.reminder_id] = [crm.reminders.get(i).ready_at for i in ids[len(seen) + 1 :]]
+            clock[0] += 2 * MIN
+            return super().send(message)
+
+    report = crm.reminders.dispatch(Slow(), lease=lease)
+    assert report.sent == 3 and report.fenced == 0
+    assert seen[ids[0]] == [T0 + lease] * 2  # claimed at T0: the full lease ahead, nothing rewritten
+    assert seen[ids[1]] == [T0 + 2 * MIN + lease]  # 2 minutes gone (more than a tenth): the tail was extended
+    assert seen[ids[2]] == []
+    assert [crm.reminders.get(i).status for i in ids] == ["sent"] * 3
+
+
+def test_a_tail_extended_past_the_first_lease_is_not_taken_over(
+    crm: ClinicCRM, patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0 - 2 * MIN)
+    second = crm.reminders.schedule(patient.id, kind="recall", purpose="care", due_at=T0 - MIN)
+    lease = timedelta(minutes=10)
+    clock = [T0]
+    monkeypatch.setattr(dispatch_module, "claim_run_clock", lambda now, **_: lambda: clock[0])
+    taken: dict[str, int] = {}
+    other = RecordingSender(prefix="other")
+
+    class Slow(RecordingSender):
+        def send(self, message: OutboundMessage) -> str:
+            clock[0] += 5 * MIN
+            if message.reminder_id == second.id:  # extended at T0 + 5 to T0 + 15: still ours at T0 + 11
+                with monkeypatch.context() as patched:
+                    patched.setattr(dispatch_module, "claim_run_clock", lambda now, **_: lambda: T0 + 11 * MIN)
+                    taken["claimed"] = crm.reminders.dispatch(other, now=T0 + 11 * MIN).claimed
+            return super().send(message)
+
+    sender = Slow()
+    report = crm.reminders.dispatch(sender, lease=lease)
+    assert [m.reminder_id for m in sender.messages] == [first.id, second.id]
+    assert taken == {"claimed": 0} and other.messages == []
+    assert report.sent == 2 and report.fenced == 0
 
 
 def _taken_over_while_sending(crm: ClinicCRM, outcome: Callable[[OutboundMessage], str]) -> type:

@@ -7,8 +7,9 @@
 * **Load**: the claimed rows with their patients and visits in one query, after the claim commits, so SQLite's
   write lock covers the claim ``UPDATE`` only; clinics and templates once per call, pauses once per batch.
 * **Fence**: every outcome is written with ``WHERE id = :id AND claim_token = :token AND status = 'sending'``
-  (:func:`write`), so a dispatcher whose lease was taken over changes nothing; the per-message renewal
-  (``renew``) extends the lease and re-reads consent in one ``UPDATE … RETURNING``.
+  (:func:`write`), so a dispatcher whose lease was taken over changes nothing.  Before each send, ``fence``
+  re-reads consent in a ``SELECT`` that returns nothing when the reminder is no longer ours; the lease of the
+  rows a batch still holds is extended set-based (``extend``, one ``UPDATE``) once a tenth of it has gone by.
 
 Statements are compiled once per dialect (:func:`statements`) and run on the DB-API cursor of the loop's
 :class:`~clinic_crm.db.runner.Runner` (see :mod:`clinic_crm.db.prepared`).
@@ -117,6 +118,7 @@ class Batch:
     visits: dict[int, tuple[datetime, str]]
     paused: set[tuple[int, str]]
     templates: dict[tuple[int, str, str, str], TemplateText]
+    lease_end: datetime  # when the claim on the rows it still holds ends (their ``ready_at``)
 
 
 def due_ids(dialect: str, size: int, now: datetime | BindParameter[Any]) -> Select[Any]:
@@ -165,7 +167,8 @@ class Statements:
 
     dialect: Dialect
     instant: Callable[[datetime], Any]
-    renew: Prepared  # (until, id, token, patient, channel, purpose, at) -> RETURNING latest consent
+    fence: Prepared  # (id, token, patient, channel, purpose, at) -> latest consent; no row: not ours any more
+    extend: Prepared  # (new until, token, old until): the lease of every row the claim still holds
     sent: Prepared  # (sent_at, provider_id, channel, id, token)
     load: Prepared  # (until, token)
     clinic: Prepared  # (clinic,)
@@ -201,7 +204,8 @@ def statements(dialect: Dialect) -> Statements:
         found = _STATEMENTS[key] = Statements(
             dialect=dialect,
             instant=instant_binder(dialect),
-            renew=prepare(_renew_statement(), dialect, ("v_ready_at", "w_id", "w_token") + _CONSENT_ARGS),
+            fence=prepare(_fence_statement(), dialect, ("w_id", "w_token") + _CONSENT_ARGS),
+            extend=prepare(_extend_statement(), dialect, ("v_ready_at", "w_token", "w_ready_at")),
             sent=prepare(_sent_statement(), dialect, ("v_sent_at", "v_provider_id", "v_channel", "w_id", "w_token")),
             load=prepare(_load_statement(), dialect, ("c_until", "c_token")),
             clinic=prepare(_clinic_statement(), dialect, ("c_clinic",)),
@@ -285,14 +289,14 @@ def _paused_statement() -> Any:
 _CONSENT_ARGS = ("c_patient", "c_channel", "c_purpose", "c_at")
 
 
-def _renew_statement() -> Any:
-    """Renew our claim on one reminder and read the patient's consent, in one statement.
+def _fence_statement() -> Any:
+    """Check our claim on one reminder and read the patient's consent, in one statement.
 
-    ``UPDATE reminder SET ready_at = :until WHERE id = :id AND claim_token = :token AND status = 'sending'
-    RETURNING (latest consent event at or before :at)`` — no row: another dispatcher has taken the
-    reminder over; a row holding ``NULL``: no consent event yet (the purpose's default applies).
-    The consent sub-query is ``services.consent.has_consent``'s, on the index ``(patient_id, channel,
-    purpose, at)``.
+    ``SELECT (latest consent event at or before :at) FROM reminder WHERE id = :id AND claim_token = :token
+    AND status = 'sending'`` — no row: another dispatcher has taken the reminder over; a row holding
+    ``NULL``: no consent event yet (the purpose's default applies).  The consent sub-query is
+    ``services.consent.has_consent``'s, on the index ``(patient_id, channel, purpose, at)``.  It writes
+    nothing: the lease is kept long by :func:`_extend_statement`, a batch at a time.
     """
     latest = (
         select(t_consent_event.c.granted)
@@ -306,15 +310,26 @@ def _renew_statement() -> Any:
         .limit(1)
         .scalar_subquery()
     )
+    return select(latest).where(
+        t_reminder.c.id == bindparam("w_id"),
+        t_reminder.c.claim_token == bindparam("w_token"),
+        t_reminder.c.status == "sending",
+    )
+
+
+def _extend_statement() -> Any:
+    """Move the lease end of every row one claim still holds (its token, its current lease end) to ``:until``.
+
+    ``status = 'sending' AND ready_at = :old`` is an equality range of the ``(status, ready_at)`` index.
+    """
     return (
         update(t_reminder)
         .where(
-            t_reminder.c.id == bindparam("w_id"),
-            t_reminder.c.claim_token == bindparam("w_token"),
             t_reminder.c.status == "sending",
+            t_reminder.c.ready_at == bindparam("w_ready_at"),
+            t_reminder.c.claim_token == bindparam("w_token"),
         )
         .values(ready_at=bindparam("v_ready_at"))
-        .returning(latest)
     )
 
 
@@ -367,7 +382,7 @@ def claim(runner: Runner, size: int, now: datetime, lease: timedelta, cache: Cal
     until = sql.instant(now + lease)
     claim_args = marker.args((token, sql.instant(now), until))
 
-    batch = Batch(token, [], {}, cache.clinics, {}, set(), cache.templates)
+    batch = Batch(token, [], {}, cache.clinics, {}, set(), cache.templates, now + lease)
     if runner.run(_mark, marker, claim_args):
         # the rows are ours now (token + lease): reading them needs no write lock
         try:

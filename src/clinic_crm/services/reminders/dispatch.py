@@ -7,15 +7,17 @@ The loop of ``crm.reminders.dispatch``.  Its parts live beside it:
 * :mod:`.claims` — the claim SQL, leases and fenced outcome writes;
 * :mod:`clinic_crm.db.runner` — one DB-API connection per call, one short transaction per step.
 
-For every claimed reminder, after renewing the claim (a reminder another dispatcher took over is skipped)
-and re-reading consent, the rules of :mod:`.checks` decide; a reminder that passes is rendered in the
+For every claimed reminder, after checking the claim is still ours (a reminder another dispatcher took over
+is skipped) and re-reading consent, the rules of :mod:`.checks` decide; a reminder that passes is rendered in the
 patient's locale and time zone (Babel) and handed to ``sender.send(message)``.  No transaction is open while
 ``sender.send`` runs.
 
-Cost: per message, one transaction records the previous message's outcome and renews this one's claim while
-re-reading consent (one ``UPDATE … RETURNING``); the rules that need no database and the statements'
-parameters are worked out before it, and the message is rendered after its ``COMMIT`` — the result is the
-same as checking in the contract's order.  A dispatcher that dies loses nothing and repeats at most the one
+Cost: per message, one transaction records the previous message's outcome and checks this one's claim while
+re-reading consent (one ``SELECT``); the rules that need no database and the statements' parameters are
+worked out before it, and the message is rendered after its ``COMMIT`` — the result is the same as checking
+in the contract's order.  The lease of the rows a batch still holds is extended in the same transaction, all
+at once, whenever a tenth of it has gone by, so every message is handed to the sender with at least nine
+tenths of the lease ahead of it.  A dispatcher that dies loses nothing and repeats at most the one
 message it was sending: after ``lease`` another dispatcher takes its claimed reminders over, with the same
 idempotency key.
 """
@@ -223,29 +225,35 @@ def _process(
     """Check, send and record every item of a claimed batch.
 
     One short transaction per message writes the outcome of the previous message (sent or not) and
-    renews the claim on this one while re-reading its patient's consent; a reminder another
-    dispatcher took over meanwhile is skipped (counted ``fenced``), so a stale dispatcher repeats at
+    checks the claim on this one while re-reading its patient's consent (extending the lease of the
+    whole batch when a tenth of it has gone by); a reminder another dispatcher took over meanwhile is
+    skipped (counted ``fenced``), so a stale dispatcher repeats at
     most the one message it was sending, and a slow batch keeps its tail.  The outcome of a sent
     message is thus committed before the next send.  If a step fails, the outcome not yet written is
     recorded on a fresh connection and the rows not reached are handed back (both best effort).
     """
     sql = statements(runner.dialect)
     instant = _Instants(sql.instant)
-    renew = sql.renew
+    fence, extend = sql.fence, sql.extend
     token = batch.token
+    keep = lease - lease / 10  # the least lease left ahead of a send
     done = 0
     unwritten: tuple[Item, Outcome, Write] | None = None
     try:
         for item in batch.items:
             now = clock()
             check = _check(batch, item, now)
-            renew_args = renew.args(
-                (instant(now + lease), item.id, token, item.patient_id, check.channel, item.purpose, instant(now))
-            )
+            fence_args = fence.args((item.id, token, item.patient_id, check.channel, item.purpose, instant(now)))
+            extend_to = extend_args = None
+            if batch.lease_end - now < keep:
+                extend_to = now + lease
+                extend_args = extend.args((instant(extend_to), token, instant(batch.lease_end)))
             previous = unwritten
             recorded_previous, outcome, held, recorded = runner.run(
-                _step, sql, token, item, check, None if previous is None else previous[2], renew_args
+                _step, sql, token, item, check, None if previous is None else previous[2], extend_args, fence_args
             )
+            if extend_to is not None:
+                batch.lease_end = extend_to
             if previous is not None:
                 unwritten = None
                 _count(report, previous[0], previous[1], recorded_previous)
@@ -281,9 +289,10 @@ def _step(
     item: Item,
     check: Check,
     previous: Write | None,
-    renew_args: Any,
+    extend_args: Any,
+    fence_args: Any,
 ) -> tuple[bool, Outcome | None, bool, bool]:
-    """One message's transaction: record the previous outcome, renew the claim and read consent, decide.
+    """One message's transaction: record the previous outcome, (extend the lease,) check the claim, read consent.
 
     Returns (previous outcome recorded, this item's outcome or ``None`` to send it, claim still ours,
     this outcome recorded).
@@ -292,7 +301,9 @@ def _step(
     if previous is not None:
         cursor.execute(*previous)
         recorded_previous = cursor.rowcount == 1
-    cursor.execute(sql.renew.sql, renew_args)
+    if extend_args is not None:
+        cursor.execute(sql.extend.sql, extend_args)
+    cursor.execute(sql.fence.sql, fence_args)
     rows = cursor.fetchall()  # (not fetchone: the statement runs to its end before COMMIT)
     if not rows:
         return recorded_previous, None, False, False
