@@ -39,11 +39,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from clinic_crm.db.copy import uses_copy
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import Clinic
 from clinic_crm.services._common import get_or_404
 from clinic_crm.services.audit import record_audit
 from clinic_crm.services.import_csv import codec, open_records
+from clinic_crm.services.import_pipeline import ChunkPipeline
 from clinic_crm.services.import_rows import (
     ImportReport,
     RowError,
@@ -196,33 +198,35 @@ def _import(
     writer = ChunkWriter(session, clinic, utc(now))
     report = ImportReport()
     rejected = report.rejected
+
+    def apply(numbers: list[int], cleaned: list[dict[str, Any]]) -> None:
+        created, updated = writer.write(numbers, cleaned, report)
+        record_audit(session, created, "create", {"via": "import"})  # one INSERT per chunk and action
+        record_audit(session, updated, "update", {"via": "import"})
+
     # two flat lists rather than a tuple per row: fewer objects for the garbage collector to track
     numbers: list[int] = []
     cleaned: list[dict[str, Any]] = []
     number = read = 0
-
-    def flush() -> None:
-        created, updated = writer.write(numbers, cleaned, report)
-        record_audit(session, created, "create", {"via": "import"})  # one INSERT per chunk and action
-        record_audit(session, updated, "update", {"via": "import"})
-        numbers.clear()
-        cleaned.clear()
-
-    for item in rows_of(clinic):
-        number += 1
-        read += 1
-        if type(item) is dict:
-            cleaned.append(item)
-            numbers.append(number)
-        else:
-            assert isinstance(item, RowError)
-            rejected.append(item)
-        if read >= chunk_size:
-            flush()
-            if progress is not None:
-                progress(read)
-            read = 0
-    flush()
+    # PostgreSQL: the server writes a chunk while this thread validates the next one (see import_pipeline)
+    with ChunkPipeline(apply, background=uses_copy(session.connection().dialect)) as pipeline:
+        for item in rows_of(clinic):
+            number += 1
+            read += 1
+            if type(item) is dict:
+                cleaned.append(item)
+                numbers.append(number)
+            else:
+                assert isinstance(item, RowError)
+                rejected.append(item)
+            if read >= chunk_size:
+                pipeline.submit(numbers, cleaned)
+                numbers, cleaned = [], []
+                if progress is not None:
+                    progress(read)
+                read = 0
+        pipeline.submit(numbers, cleaned)
+        pipeline.close()
     if progress is not None and read:
         progress(read)
     rejected.sort(key=lambda error: error.row)  # errors found at write time come after a chunk's others
