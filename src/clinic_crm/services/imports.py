@@ -103,6 +103,8 @@ def import_patients(
         now=now,
         chunk_size=chunk_size,
         progress=progress,
+        # a lazy iterable may run the caller's code (even queries on this session) between rows: no worker then
+        overlap=isinstance(rows, (list, tuple)),
     )
 
 
@@ -151,6 +153,7 @@ def import_patients_csv(
                 now=now,
                 chunk_size=chunk_size,
                 progress=progress,
+                overlap=True,
             )
         except UnicodeDecodeError:
             hint = (
@@ -185,8 +188,13 @@ def _import(
     now: datetime | None,
     chunk_size: int | None,
     progress: Progress | None,
+    overlap: bool,
 ) -> ImportReport:
-    """Write the cleaned rows ``rows_of(clinic)`` yields per chunk; the n-th item is row n (cleaned, or refused)."""
+    """Write the cleaned rows ``rows_of(clinic)`` yields per chunk; the n-th item is row n (cleaned, or refused).
+
+    ``overlap``: reading the rows runs only the library's code, so on PostgreSQL a worker thread may write
+    chunks meanwhile (:mod:`~clinic_crm.services.import_pipeline`).
+    """
     if progress is not None and not callable(progress):
         raise ValidationError("progress must be None or a callable taking a row count", field="progress")
     if chunk_size is None:
@@ -209,7 +217,8 @@ def _import(
     cleaned: list[dict[str, Any]] = []
     number = read = 0
     # PostgreSQL: the server writes a chunk while this thread validates the next one (see import_pipeline)
-    with ChunkPipeline(apply, background=uses_copy(session.connection().dialect)) as pipeline:
+    background = overlap and uses_copy(session.connection().dialect)
+    with ChunkPipeline(apply, background=background) as pipeline:
         for item in rows_of(clinic):
             number += 1
             read += 1

@@ -164,6 +164,10 @@ def test_writes_run_on_a_worker_thread_only_on_postgresql(
     assert (report.created, report.updated) == (7, 1)
     main = threading.current_thread().name
     assert threads == ({"clinic_crm-import-writer"} if backend == "postgres" else {main})
+    threads.clear()
+    lazy = ({"external_id": f"T{i}", "given_name": "x"} for i in range(3))  # may run the caller's code: inline
+    assert crm.patients.import_rows(clinic.id, lazy).updated == 3
+    assert threads == {main}
     assert crm.audit.verify()
 
 
