@@ -9,9 +9,12 @@ executemany per set of changed columns), and each chunk's patients get their aud
 ``record_audit`` per action.  Only the rejected rows are kept in memory, so a file of a million
 rows imports in flat memory.
 
+On PostgreSQL the chunks are written on one worker thread while this thread validates the next
+one (``import_pipeline``), so the server's work overlaps the parsing as in a streaming ``COPY``.
+
 Where the parts live: CSV decoding and records (``import_csv``), row rules and the report
-(``import_rows``), the writer (``import_writer``), driver-level ``COPY``/``executemany``
-(``clinic_crm.db.copy``).
+(``import_rows``), the writer (``import_writer``), the overlap (``import_pipeline``), driver-level
+``COPY``/``executemany`` (``clinic_crm.db.copy``).
 
 Semantics (documented in ``docs/patients.md``):
 
