@@ -29,6 +29,7 @@ import argparse
 import cProfile
 import csv
 import io
+import os
 import pstats
 import random
 import resource
@@ -349,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         csv_path = directory / "patients.csv"
         make_csv(csv_path, rows)
         print(f"{rows:,} CSV rows ({csv_path.stat().st_size / 1e6:.1f} MB); Python {sys.version.split()[0]}")
+        print(f"load average (1, 5, 15 min) at the start, {os.cpu_count()} CPUs: {_load()}")
         if args.profile:
             profile(directory, csv_path)
             return 0
@@ -364,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                 scale = "" if rows >= 1_000_000 else f" (the target is for 1,000,000 rows; this is {rows:,})"
                 print(f"PostgreSQL ratio {ratio:.2f} wall: target <= 1.2 {_verdict(ratio, 1.2)}{scale}")
         print(f"peak RSS of this process: {_peak_rss_mb():.0f} MB (after the first import: {FIRST_PEAK[0]:.0f} MB)")
+        print(f"load average (1, 5, 15 min) at the end, {os.cpu_count()} CPUs: {_load()}")
     return 0
 
 
@@ -374,6 +377,11 @@ FIRST_PEAK: list[float] = [0.0]
 def _peak_rss_mb() -> float:
     """This process's peak resident set size in MB (``ru_maxrss`` is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _load() -> str:
+    """The system's load averages (figures from a loaded machine are to be read with them)."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _verdict(ratio: float, target: float) -> str:

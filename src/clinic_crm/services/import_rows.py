@@ -136,11 +136,12 @@ def mapping_rows(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def cleaned_rows(clinic: Clinic, rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any] | RowError]:
     """Each row's fields through ``clean_patient_fields``, or the ``RowError`` saying why it is refused."""
+    rules = clinic_rules(clinic)  # a plain snapshot: the writer may be using the session on another thread
     number = 0
     for given in rows:
         number += 1
         try:
-            clean = clean_patient_fields(clinic, given)
+            clean = clean_patient_fields(rules, given)
         except ValidationError as exc:
             yield RowError(number, exc.field or "row", str(exc))
             continue

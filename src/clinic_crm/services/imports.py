@@ -9,9 +9,12 @@ executemany per set of changed columns), and each chunk's patients get their aud
 ``record_audit`` per action.  Only the rejected rows are kept in memory, so a file of a million
 rows imports in flat memory.
 
+On PostgreSQL the chunks are written on one worker thread while this thread validates the next
+one (``import_pipeline``), so the server's work overlaps the parsing as in a streaming ``COPY``.
+
 Where the parts live: CSV decoding and records (``import_csv``), row rules and the report
-(``import_rows``), the writer (``import_writer``), driver-level ``COPY``/``executemany``
-(``clinic_crm.db.copy``).
+(``import_rows``), the writer (``import_writer``), the overlap (``import_pipeline``), driver-level
+``COPY``/``executemany`` (``clinic_crm.db.copy``).
 
 Semantics (documented in ``docs/patients.md``):
 
@@ -39,11 +42,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from clinic_crm.db.copy import uses_copy
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import Clinic
 from clinic_crm.services._common import get_or_404
 from clinic_crm.services.audit import record_audit
 from clinic_crm.services.import_csv import codec, open_records
+from clinic_crm.services.import_pipeline import ChunkPipeline
 from clinic_crm.services.import_rows import (
     ImportReport,
     RowError,
@@ -102,6 +107,8 @@ def import_patients(
         now=now,
         chunk_size=chunk_size,
         progress=progress,
+        # a lazy iterable may run the caller's code (even queries on this session) between rows: no worker then
+        overlap=isinstance(rows, (list, tuple)),
     )
 
 
@@ -150,6 +157,7 @@ def import_patients_csv(
                 now=now,
                 chunk_size=chunk_size,
                 progress=progress,
+                overlap=True,
             )
         except UnicodeDecodeError:
             hint = (
@@ -184,8 +192,13 @@ def _import(
     now: datetime | None,
     chunk_size: int | None,
     progress: Progress | None,
+    overlap: bool,
 ) -> ImportReport:
-    """Write the cleaned rows ``rows_of(clinic)`` yields per chunk; the n-th item is row n (cleaned, or refused)."""
+    """Write the cleaned rows ``rows_of(clinic)`` yields per chunk; the n-th item is row n (cleaned, or refused).
+
+    ``overlap``: reading the rows runs only the library's code, so on PostgreSQL a worker thread may write
+    chunks meanwhile (:mod:`~clinic_crm.services.import_pipeline`).
+    """
     if progress is not None and not callable(progress):
         raise ValidationError("progress must be None or a callable taking a row count", field="progress")
     if chunk_size is None:
@@ -197,33 +210,36 @@ def _import(
     writer = ChunkWriter(session, clinic, utc(now))
     report = ImportReport()
     rejected = report.rejected
+
+    def apply(numbers: list[int], cleaned: list[dict[str, Any]]) -> None:
+        created, updated = writer.write(numbers, cleaned, report)
+        record_audit(session, created, "create", {"via": "import"})  # one INSERT per chunk and action
+        record_audit(session, updated, "update", {"via": "import"})
+
     # two flat lists rather than a tuple per row: fewer objects for the garbage collector to track
     numbers: list[int] = []
     cleaned: list[dict[str, Any]] = []
     number = read = 0
-
-    def flush() -> None:
-        created, updated = writer.write(numbers, cleaned, report)
-        record_audit(session, created, "create", {"via": "import"})  # one INSERT per chunk and action
-        record_audit(session, updated, "update", {"via": "import"})
-        numbers.clear()
-        cleaned.clear()
-
-    for item in rows_of(clinic):
-        number += 1
-        read += 1
-        if type(item) is dict:
-            cleaned.append(item)
-            numbers.append(number)
-        else:
-            assert isinstance(item, RowError)
-            rejected.append(item)
-        if read >= chunk_size:
-            flush()
-            if progress is not None:
-                progress(read)
-            read = 0
-    flush()
+    # PostgreSQL: the server writes a chunk while this thread validates the next one (see import_pipeline)
+    background = overlap and uses_copy(session.connection().dialect)
+    with ChunkPipeline(apply, background=background) as pipeline:
+        for item in rows_of(clinic):
+            number += 1
+            read += 1
+            if type(item) is dict:
+                cleaned.append(item)
+                numbers.append(number)
+            else:
+                assert isinstance(item, RowError)
+                rejected.append(item)
+            if read >= chunk_size:
+                pipeline.submit(numbers, cleaned)
+                numbers, cleaned = [], []
+                if progress is not None:
+                    progress(read)
+                read = 0
+        pipeline.submit(numbers, cleaned)
+        pipeline.close()
     if progress is not None and read:
         progress(read)
     rejected.sort(key=lambda error: error.row)  # errors found at write time come after a chunk's others

@@ -76,7 +76,7 @@ PATIENT_FIELDS = (
 )
 
 
-def clean_patient_fields(clinic: Clinic, fields: dict[str, Any]) -> dict[str, Any]:
+def clean_patient_fields(clinic: ClinicRules, fields: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise patient fields against the clinic; return only the given keys.
 
     ``None`` clears an optional field; ``family_name``/``given_name`` may not be ``None``.

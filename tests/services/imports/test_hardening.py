@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import csv
+import threading
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from clinic_crm import ClinicCRM, ImportReport, ValidationError
+from clinic_crm import ClinicCRM, DuplicatePatient, ImportReport, ValidationError
 from clinic_crm.cli import main
 from clinic_crm.models import Clinic, Patient
-from clinic_crm.services import imports
+from clinic_crm.services import import_writer, imports
 from tests.conftest import count_rows
 from tests.services.imports.conftest import by_external_id
 
@@ -140,3 +142,59 @@ def test_audit_chain_holds_across_chunks(crm: ClinicCRM, clinic: Clinic, monkeyp
     assert crm.audit.verify()
     events = [e for p in crm.patients.find(clinic.id) for e in crm.audit.for_patient(p.id) if e.detail]
     assert sorted(e.action for e in events if "import" in e.detail) == ["create"] * 9 + ["update"]
+
+
+def test_writes_run_on_a_worker_thread_only_on_postgresql(
+    crm: ClinicCRM, clinic: Clinic, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a worker thread writes the chunks (overlapping the server's work); SQLite writes inline."""
+    assert clinic.id is not None
+    monkeypatch.setattr(imports, "CHUNK_SIZE", 2)
+    threads: set[str] = set()
+    write = import_writer.ChunkWriter.write
+
+    def spy(self: import_writer.ChunkWriter, *args: Any) -> Any:
+        threads.add(threading.current_thread().name)
+        return write(self, *args)
+
+    monkeypatch.setattr(import_writer.ChunkWriter, "write", spy)
+    rows = [{"family_name": "林", "given_name": f"{i}", "external_id": f"T{i}"} for i in range(7)]
+    rows.append({"external_id": "T1", "email": "t1@example.com"})  # updates a patient of an earlier chunk
+    report = crm.patients.import_rows(clinic.id, rows)
+    assert (report.created, report.updated) == (7, 1)
+    main = threading.current_thread().name
+    assert threads == ({"clinic_crm-import-writer"} if backend == "postgres" else {main})
+    threads.clear()
+    lazy = ({"external_id": f"T{i}", "given_name": "x"} for i in range(3))  # may run the caller's code: inline
+    assert crm.patients.import_rows(clinic.id, lazy).updated == 3
+    assert threads == {main}
+    assert crm.audit.verify()
+
+
+def test_a_later_chunk_failing_on_the_worker_keeps_nothing(
+    crm: ClinicCRM, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DuplicatePatient in the fourth chunk, after three were written: the whole import is rolled back."""
+    assert clinic.id is not None
+    monkeypatch.setattr(imports, "CHUNK_SIZE", 2)
+    crm.patients.register(clinic.id, family_name="A", given_name="B", external_id="X7")
+    monkeypatch.setattr(import_writer.ChunkWriter, "_existing_ids", lambda self, ids: {})  # the look-up "missed" it
+    rows = [{"family_name": "林", "given_name": f"{i}", "external_id": f"X{i}"} for i in range(1, 20)]
+    with pytest.raises(DuplicatePatient):
+        crm.patients.import_rows(clinic.id, rows)
+    assert count_rows(crm, "patient") == 1
+    assert crm.audit.verify()
+
+
+def test_a_bad_row_after_written_chunks_keeps_nothing(
+    crm: ClinicCRM, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader fails at row 9 while earlier chunks are being written: the import is refused as a whole."""
+    assert clinic.id is not None
+    monkeypatch.setattr(imports, "CHUNK_SIZE", 2)
+    rows: list[dict[str, object]] = [{"family_name": "林", "given_name": f"{i}"} for i in range(8)]
+    rows.append({"family_name": "C", "nickname": "x"})
+    with pytest.raises(ValidationError):
+        crm.patients.import_rows(clinic.id, rows)
+    assert count_rows(crm, "patient") == 0
+    assert crm.audit.verify()

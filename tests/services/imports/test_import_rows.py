@@ -284,3 +284,16 @@ def test_external_id_taken_behind_our_back_is_duplicate_patient(
         crm.patients.import_rows(clinic.id, rows)
     assert "R1" not in str(info.value)
     assert count_rows(crm, "patient") == 1
+
+
+def test_import_ids_come_from_the_same_numbering_as_register(crm: ClinicCRM, clinic: Clinic) -> None:
+    """Imported patients take the next ids of the table's numbering; a later register follows them, no clash."""
+    assert clinic.id is not None
+    first = crm.patients.register(clinic.id, family_name="A", given_name="B")
+    rows = [{"family_name": "林", "given_name": f"{i}"} for i in range(4)]
+    assert crm.patients.import_rows(clinic.id, rows).created == 4
+    later = crm.patients.register(clinic.id, family_name="C", given_name="D")
+    ids = sorted(p.id for p in crm.patients.find(clinic.id) if p.id is not None)
+    assert first.id is not None and later.id is not None
+    assert ids[0] == first.id and ids[-1] == later.id and len(set(ids)) == 6
+    assert ids[1:5] == list(range(first.id + 1, first.id + 5))
