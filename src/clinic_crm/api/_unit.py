@@ -68,7 +68,8 @@ def reads(fn: F) -> F:
     """Mark a service function as read-only: its facade call runs in a read transaction (see the module doc).
 
     The function may still call :func:`clinic_crm.services.audit.record_audit`: in a read-only call the events
-    are written right after the read commits (:func:`deferred_writes`).  Anything else it writes is a bug.
+    are written once the read succeeded (:func:`deferred_writes`, :func:`writes_after_read`).  Anything else it
+    writes is a bug.
     """
     setattr(fn, _READS_ATTR, True)
     return fn

@@ -112,8 +112,9 @@ def record_audit(
     """Add one audit event per patient id (``None``: an event about no single patient), acting as the session's actor.
 
     One INSERT for all of them; safe under concurrent writers (the chain's tail is locked until commit).
-    In a read-only call (``api._unit.reads``) the events are checked now and written in the short write
-    transaction that follows the read, so the read itself never waits for the write lock.
+    In a read-only call (``api._unit.reads``) the events are checked now and written once the read succeeded
+    (``api._unit.writes_after_read``: on SQLite in a short write transaction after it, so the read itself never
+    waits for the write lock; on PostgreSQL at the end of the read's own transaction).
 
     Args:
         session: the caller's session (flushed, never committed).
