@@ -204,8 +204,10 @@ def bench(url: str, rows: int, rounds: int) -> None:
 
         history_raw, close_h = raw_reader(
             crm,
-            "SELECT id, clinic_id, patient_id, starts_at, kind, practitioner, status, checked_in_at, completed_at, "
-            "cancelled_at, cancel_reason, created_at FROM visit WHERE patient_id = ? ORDER BY starts_at DESC, id DESC",
+            # every column of a Visit (the library hands back whole instances)
+            "SELECT id, clinic_id, patient_id, starts_at, kind, practitioner, status, checked_in_at, care_started_at, "
+            "completed_at, cancelled_at, cancel_reason, no_show_at, created_at FROM visit WHERE patient_id = ? "
+            "ORDER BY starts_at DESC, id DESC",
             (patient_id,),
         )
         follow_raw, close_f = raw_reader(

@@ -8,8 +8,11 @@ function's own signature (minus ``session``) and its docstring, so each public c
 Read-only calls (service functions marked with :func:`reads`) run their queries in a read transaction: on
 SQLite a deferred ``BEGIN`` (WAL readers proceed while another process holds the write lock) instead of
 ``BEGIN IMMEDIATE``.  What such a call must still write — the audit events of a patient read — is collected
-while it reads (:func:`deferred_writes`) and written in a short write transaction right after the read
-commits; the result is handed back only once those writes committed, and nothing is written after an error.
+while it reads (:func:`deferred_writes`) and written once the read succeeded; the result is handed back only
+once those writes committed, and nothing is written after an error.  Where they are written is decided in one
+place, :func:`writes_after_read`: on SQLite in a short write transaction right after the read commits (the
+read never takes the write lock), on PostgreSQL at the end of the read's own transaction (a read never blocks
+a writer there, and one COMMIT instead of two saves a round trip and a WAL flush).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ __all__ = [
     "reads",
     "is_read_only",
     "deferred_writes",
+    "writes_after_read",
+    "owns_read",
     "actor_of",
     "DEFAULT_ACTOR",
 ]
@@ -47,6 +52,7 @@ DEFAULT_ACTOR = "system"
 
 _ACTOR_KEY = "clinic_crm.actor"
 _DEFERRED_KEY = "clinic_crm.deferred_writes"
+_OWN_READ_KEY = "clinic_crm.own_read"
 _READS_ATTR = "__clinic_crm_reads__"
 
 #: A write a read-only call postponed until its read committed: called with the session, in a write transaction.
@@ -62,7 +68,8 @@ def reads(fn: F) -> F:
     """Mark a service function as read-only: its facade call runs in a read transaction (see the module doc).
 
     The function may still call :func:`clinic_crm.services.audit.record_audit`: in a read-only call the events
-    are written right after the read commits (:func:`deferred_writes`).  Anything else it writes is a bug.
+    are written once the read succeeded (:func:`deferred_writes`, :func:`writes_after_read`).  Anything else it
+    writes is a bug.
     """
     setattr(fn, _READS_ATTR, True)
     return fn
@@ -80,6 +87,24 @@ def deferred_writes(session: Session) -> list[DeferredWrite] | None:
     """
     found: list[DeferredWrite] | None = session.info.get(_DEFERRED_KEY)
     return found
+
+
+def writes_after_read(dialect_name: str) -> bool:
+    """Whether a read-only call's deferred writes run in a transaction of their own after the read committed.
+
+    SQLite: yes — the read runs in a deferred ``BEGIN`` and must not take the write lock.  PostgreSQL: no —
+    readers never block writers, so the writes end the read's own transaction (one ``COMMIT``).
+    """
+    return dialect_name == "sqlite"
+
+
+def owns_read(session: Session) -> bool:
+    """Whether ``session`` is the private session of one read-only call (closed when the call returns).
+
+    Its results are detached as soon as the call returns, so a list read may build them detached directly
+    (:mod:`clinic_crm.db.detached`) instead of through the session's identity map.
+    """
+    return bool(session.info.get(_OWN_READ_KEY, False))
 
 
 class UnitOfWork:
@@ -125,21 +150,24 @@ class UnitOfWork:
         """A session inside a transaction (own mode) or a savepoint (bound mode), acting as ``actor``.
 
         ``read_only`` (own mode): the work runs in a read transaction; writes it deferred with
-        :func:`deferred_writes` run in a short write transaction after the read committed.
+        :func:`deferred_writes` run after the read succeeded, where :func:`writes_after_read` says.
         """
         if self.session is None and read_only:
             with database_errors(), self.guard(), self.factory() as session:
                 session.info[_ACTOR_KEY] = self.actor
+                session.info[_OWN_READ_KEY] = True
                 later: list[DeferredWrite] = []
                 session.info[_DEFERRED_KEY] = later
+                after = writes_after_read(session.get_bind().dialect.name)
                 with session.begin():
                     session.connection(execution_options={READ_ONLY_OPTION: True})
                     yield session
-                del session.info[_DEFERRED_KEY]
-                if later:
+                    del session.info[_DEFERRED_KEY]
+                    if later and not after:
+                        _write_all(session, later)
+                if later and after:
                     with session.begin():
-                        for write in later:
-                            write(session)
+                        _write_all(session, later)
         elif self.session is None:
             with database_errors(), self.guard(), self.factory() as session, session.begin():
                 session.info[_ACTOR_KEY] = self.actor
@@ -165,6 +193,12 @@ class UnitOfWork:
         check_arguments(fn, args, kwargs)
         with self.session_scope(read_only=is_read_only(fn)) as session:
             return fn(session, *args, **kwargs)
+
+
+def _write_all(session: Session, writes: list[DeferredWrite]) -> None:
+    """Run the deferred ``writes`` of a read-only call, in order, in the session's current transaction."""
+    for write in writes:
+        write(session)
 
 
 class ServiceGroup:

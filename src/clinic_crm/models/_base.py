@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -61,3 +62,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         if instant.tzinfo is None:
             return instant.replace(tzinfo=UTC)
         return instant.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], datetime | None] | None:
+        """:meth:`process_result_value` after the dialect's own parsing; on SQLite fused into one fast parse.
+
+        SQLite hands back the stored text (``YYYY-MM-DD HH:MM:SS[.ffffff]``, naive UTC): reading it as
+        ``<text>+00:00`` gives the same aware instant as parsing it and then ``replace(tzinfo=UTC)``, in a
+        fraction of the time (the ``replace`` costs most).  Any other text goes through the general path.
+        """
+        general = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or general is None:
+            return general
+        parse = datetime.fromisoformat
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if type(value) is str and len(value) in _NAIVE_LENGTHS:
+                try:
+                    return parse(value + "+00:00")
+                except ValueError:
+                    pass
+            return general(value)
+
+        return process
+
+
+#: Lengths of the naive texts SQLite stores: ``YYYY-MM-DD HH:MM:SS`` with or without ``.ffffff``.
+_NAIVE_LENGTHS = frozenset({19, 26})

@@ -3,7 +3,8 @@
 Every writer goes through :func:`record_audit`: it locks the chain's tail (the one ``audit_head``
 row: ``SELECT … FOR UPDATE`` on PostgreSQL; SQLite writers are already serialised by
 ``BEGIN IMMEDIATE``), numbers the new events after it, chains their hashes in Python and writes
-them with one driver-level ``executemany`` INSERT, then moves the tail.  Event ids are therefore
+them with one driver-level INSERT (``executemany`` on SQLite; on PostgreSQL one multi-row ``VALUES`` for
+the few events of a read, ``COPY`` for a large batch), then moves the tail.  Event ids are therefore
 consecutive and their order is the chain's order.
 
 ``hash = sha256(prev_hash + canonical)`` with ``canonical = "<id>\\x1f<patient_id>\\x1f" +
@@ -73,10 +74,21 @@ class _Sql:
     def __init__(self, session: Session) -> None:
         dialect = session.connection().dialect
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self.sql = f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
+        self.group = f"({', '.join([mark] * len(_COLUMNS))})"
+        self.sql = f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES {self.group}"
         # PostgreSQL with psycopg 3: COPY for large batches (an import), as the import itself does
         self.copy = uses_copy(dialect)
+        # PostgreSQL: a few events (a read) in one multi-row INSERT, one round trip instead of executemany's pipeline
+        self.multi_row = dialect.name == "postgresql"
+        self._multi: dict[int, str] = {}
         self.at_processor = _EVENTS.c.at.type.dialect_impl(dialect).bind_processor(dialect)
+
+    def multi(self, count: int) -> str:
+        """The INSERT of ``count`` events as one statement (parameters flattened, row after row)."""
+        found = self._multi.get(count)
+        if found is None:
+            found = self._multi[count] = self.sql + "".join([", " + self.group] * (count - 1))
+        return found
 
 
 _SQL: dict[tuple[str, str, str], _Sql] = {}
@@ -100,8 +112,9 @@ def record_audit(
     """Add one audit event per patient id (``None``: an event about no single patient), acting as the session's actor.
 
     One INSERT for all of them; safe under concurrent writers (the chain's tail is locked until commit).
-    In a read-only call (``api._unit.reads``) the events are checked now and written in the short write
-    transaction that follows the read, so the read itself never waits for the write lock.
+    In a read-only call (``api._unit.reads``) the events are checked now and written once the read succeeded
+    (``api._unit.writes_after_read``: on SQLite in a short write transaction after it, so the read itself never
+    waits for the write lock; on PostgreSQL at the end of the read's own transaction).
 
     Args:
         session: the caller's session (flushed, never committed).
@@ -155,6 +168,8 @@ def _write_events(session: Session, ids: list[int | None], actor: str, action: s
         prev = digest
     if sql.copy and len(rows) >= _COPY_FROM:
         copy_rows(connection, "audit_event", _COLUMNS, rows)
+    elif sql.multi_row and len(rows) < _COPY_FROM:
+        connection.exec_driver_sql(sql.multi(len(rows)), tuple(value for row in rows for value in row))
     else:
         connection.exec_driver_sql(sql.sql, rows)
     connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=last_id, last_hash=prev))

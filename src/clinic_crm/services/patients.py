@@ -14,11 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from clinic_crm.api._unit import reads
+from clinic_crm.api._unit import owns_read, reads
+from clinic_crm.db.detached import DetachedQuery
 from clinic_crm.db.name_search import FTS_TABLE, MIN_TRIGRAM, PG_DOCUMENT
 from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
-from clinic_crm.services._common import get_or_404, require_text
+from clinic_crm.services._common import MAX_ID, get_or_404, require_text
 from clinic_crm.services.audit import record_audit
 from clinic_crm.services.patient_names import names_changed
 from clinic_crm.values import (
@@ -308,19 +309,31 @@ def find_patients(
         NotFound: no such clinic.
         InvalidPhoneNumber, InvalidEmail: the criterion itself is malformed.
     """
-    clinic = get_or_404(session, Clinic, clinic_id)
-    conditions: list[Any] = [col(Patient.clinic_id) == clinic_id, col(Patient.merged_into_id).is_(None)]
+    known = type(clinic_id) is int and 1 <= clinic_id <= MAX_ID
+    if phone is not None or not known:  # the phone is read in the clinic's region; a bad id raises here
+        region = get_or_404(session, Clinic, clinic_id).region
+    conditions: list[Any] = []
     if phone is not None:
-        conditions.append(col(Patient.phone) == normalize_phone(phone, clinic.region))
+        conditions.append(col(Patient.phone) == normalize_phone(phone, region))
     if email is not None:
         conditions.append(func.lower(col(Patient.email)) == normalize_email(email).lower())
     if external_id is not None:
         conditions.append(col(Patient.external_id) == require_text(external_id, "external_id"))
     if name is not None:
         conditions.append(_name_matches(session, normalize_name(name, "name")))
-    found = list(session.scalars(select(Patient).where(*conditions).order_by(col(Patient.id))))
+    found = _FIND.all(session, {"clinic_id": clinic_id}, detached=owns_read(session), also=tuple(conditions))
+    if not found and phone is None:
+        get_or_404(session, Clinic, clinic_id)  # nothing found: an unknown clinic still raises NotFound
     record_audit(session, [patient.id for patient in found], "read")
     return found
+
+
+#: The clinic's patients not merged into another record, by id (``find`` adds its criteria).
+_FIND = DetachedQuery(
+    Patient,
+    where=(col(Patient.clinic_id) == bindparam("clinic_id"), col(Patient.merged_into_id).is_(None)),
+    order_by=(col(Patient.id),),
+)
 
 
 def _name_matches(session: Session, name: str) -> Any:

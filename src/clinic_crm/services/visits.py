@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from clinic_crm.api._unit import reads
+from clinic_crm.api._unit import owns_read, reads
+from clinic_crm.db.detached import DetachedQuery
 from clinic_crm.errors import InvalidTransition, ValidationError
 from clinic_crm.models import VISIT_STATUSES, VISIT_TRANSITIONS, Clinic, Patient, Reminder, Visit
 from clinic_crm.services._common import MAX_ID, get_or_404, optional_text, require_text
@@ -229,11 +230,11 @@ def reschedule(session: Session, visit_id: int, *, starts_at: datetime, at: date
     return visit
 
 
-#: Built once: a list call pays for its query and its rows, not for building the statement.
-_HISTORY = (
-    select(Visit)
-    .where(col(Visit.patient_id) == bindparam("patient_id"))
-    .order_by(col(Visit.starts_at).desc(), col(Visit.id).desc())
+#: Built once: a list call pays for its query and its rows, not for building the statement or loading them.
+_HISTORY = DetachedQuery(
+    Visit,
+    where=(col(Visit.patient_id) == bindparam("patient_id"),),
+    order_by=(col(Visit.starts_at).desc(), col(Visit.id).desc()),
 )
 
 
@@ -241,7 +242,7 @@ _HISTORY = (
 def visit_history(session: Session, patient_id: int) -> list[Visit]:
     """The patient's visits, newest first.  Raises ``NotFound`` for an unknown patient."""
     if type(patient_id) is int and 1 <= patient_id <= MAX_ID:
-        visits = list(session.scalars(_HISTORY, {"patient_id": patient_id}))
+        visits = _HISTORY.all(session, {"patient_id": patient_id}, detached=owns_read(session))
         if visits:  # the patient exists: no second query
             return visits
     get_or_404(session, Patient, patient_id)  # a bad id or an unknown patient raises; else a patient without visits

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 
 from clinic_crm import ClinicCRM, NotFound, ValidationError
 from clinic_crm.models import Clinic
@@ -33,6 +33,21 @@ def begins(crm: ClinicCRM) -> Iterator[list[str]]:
         event.remove(crm.engine, "before_cursor_execute", hook)
 
 
+@contextmanager
+def commits(crm: ClinicCRM) -> Iterator[list[object]]:
+    """One entry per transaction the library commits."""
+    seen: list[object] = []
+
+    def hook(conn: Any) -> None:
+        seen.append(conn)
+
+    event.listen(crm.engine, "commit", hook)
+    try:
+        yield seen
+    finally:
+        event.remove(crm.engine, "commit", hook)
+
+
 def test_a_read_opens_a_deferred_transaction_and_an_audited_read_a_short_write_after_it(
     crm: ClinicCRM, clinic: Clinic
 ) -> None:
@@ -46,11 +61,15 @@ def test_a_read_opens_a_deferred_transaction_and_an_audited_read_a_short_write_a
         assert crm.patients.get(patient.id).id == patient.id
     if crm.engine.dialect.name == "sqlite":
         assert seen == ["BEGIN", "BEGIN IMMEDIATE"]  # the read, then the audit event
+    with commits(crm) as committed:
+        assert crm.patients.find(clinic.id, name="lin")[0].id == patient.id
+    # SQLite: the read's transaction, then the audit's (no write lock while reading); PostgreSQL: one COMMIT
+    assert len(committed) == (2 if crm.engine.dialect.name == "sqlite" else 1)
     with begins(crm) as seen:
         crm.patients.update(patient.id, given_name="Meiling")
     if crm.engine.dialect.name == "sqlite":
         assert seen == ["BEGIN IMMEDIATE"]  # writes are unchanged
-    assert [e.action for e in crm.audit.for_patient(patient.id)] == ["create", "read", "update"]
+    assert [e.action for e in crm.audit.for_patient(patient.id)] == ["create", "read", "read", "update"]
     assert crm.audit.verify()
 
 
@@ -92,3 +111,25 @@ def test_inside_a_transaction_audit_events_are_part_of_it(crm: ClinicCRM, clinic
         tx.patients.get(patient.id)
     assert count_rows(crm, "audit_event") == before + 1
     assert crm.audit.verify()
+
+
+def test_list_reads_hand_back_detached_instances_equal_to_what_a_transaction_loads(
+    crm: ClinicCRM, clinic: Clinic
+) -> None:
+    patient = crm.patients.register(clinic.id, family_name="Lin", given_name="Mei")
+    crm.patients.register(clinic.id, family_name="Lin", given_name="Wei")
+    for day in (1, 2):
+        crm.visits.book(patient.id, starts_at=T0.replace(day=day), kind="cleaning")
+    own = [crm.visits.history(patient.id), crm.patients.find(clinic.id, name="lin")]
+    with crm.transaction() as tx:  # the caller's session: loaded through it, attached to it
+        shared = [tx.visits.history(patient.id), tx.patients.find(clinic.id, name="lin")]
+        assert all(inspect(item).persistent for items in shared for item in items)
+        fields = [[item.model_dump() for item in items] for items in shared]
+    assert [[item.model_dump() for item in items] for items in own] == fields
+    for items in own:
+        for item in items:
+            state = inspect(item)
+            assert state.detached and state.identity == (item.id,) and not state.unloaded
+    assert own[0][0].starts_at == T0.replace(day=2) and own[0][0].starts_at.tzinfo is UTC
+    with crm.transaction() as tx:  # a detached instance can join a session as any loaded one can
+        assert tx.session is not None and tx.session.merge(own[0][0]) is not own[0][0]

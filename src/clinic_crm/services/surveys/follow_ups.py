@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from clinic_crm.api._unit import reads
+from clinic_crm.api._unit import owns_read, reads
+from clinic_crm.db.detached import DetachedQuery
 from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import Clinic, FollowUp
 from clinic_crm.services._common import MAX_ID, get_or_404, require_text
@@ -84,23 +85,22 @@ def list_follow_ups(
     """
     when = utc(now)
     if type(clinic_id) is int and 1 <= clinic_id <= MAX_ID:
+        detached = owns_read(session)
         if overdue:
-            found = list(session.scalars(_OVERDUE, {"clinic_id": clinic_id, "now": when}))
+            found = _OVERDUE.all(session, {"clinic_id": clinic_id, "now": when}, detached=detached)
         else:
-            found = list(session.scalars(_OPEN, {"clinic_id": clinic_id}))
+            found = _OPEN.all(session, {"clinic_id": clinic_id}, detached=detached)
         if found:  # the clinic exists: no second query
             return found
     get_or_404(session, Clinic, clinic_id)  # a bad id or an unknown clinic raises; else nothing open
     return []
 
 
-#: Built once: a list call pays for its query and its rows, not for building the statement.
-_OPEN = (
-    select(FollowUp)
-    .where(col(FollowUp.clinic_id) == bindparam("clinic_id"), col(FollowUp.closed_at).is_(None))
-    .order_by(col(FollowUp.due_at), col(FollowUp.id))
-)
-_OVERDUE = _OPEN.where(col(FollowUp.due_at) < bindparam("now"))
+#: Built once: a list call pays for its query and its rows, not for building the statement or loading them.
+_OPEN_WHERE = (col(FollowUp.clinic_id) == bindparam("clinic_id"), col(FollowUp.closed_at).is_(None))
+_ORDER = (col(FollowUp.due_at), col(FollowUp.id))
+_OPEN = DetachedQuery(FollowUp, where=_OPEN_WHERE, order_by=_ORDER)
+_OVERDUE = DetachedQuery(FollowUp, where=(*_OPEN_WHERE, col(FollowUp.due_at) < bindparam("now")), order_by=_ORDER)
 
 
 def close_follow_up(session: Session, follow_up_id: int, *, note: str, at: datetime) -> FollowUp:
