@@ -24,7 +24,9 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
+    Select,
     String,
+    Subquery,
     and_,
     case,
     cast,
@@ -32,9 +34,8 @@ from sqlalchemy import (
     literal,
     literal_column,
     or_,
-    Select,
-    Subquery,
     select,
+    text,
     type_coerce,
     update,
 )
@@ -119,17 +120,17 @@ def due_columns(
     """
     done = anchors.c.done
     if dialect == "postgresql":
-        epoch = func.floor(func.extract("epoch", done))
+        epoch: ColumnElement[Any] = func.floor(func.extract("epoch", done))
         local = func.timezone("UTC", done) + func.make_interval(
             0, 0, 0, 0, 0, 0, offset_at_utc(epoch, anchors.c.timezone, zones, until)
         )
         wall_time = local + func.make_interval(0, anchors.c.months, 0, anchors.c.days)
         walls = _stage(select(anchors, wall_time.label("wall")), "recall_wall")
         wall = walls.c.wall
-        wall_epoch = func.extract("epoch", wall)
+        wall_epoch: ColumnElement[Any] = func.extract("epoch", wall)
         back = offset_at_wall(wall_epoch, walls.c.timezone, zones, until)
-        due = func.timezone("UTC", wall - func.make_interval(0, 0, 0, 0, 0, 0, back))
-        return walls, due, cast(func.floor(func.extract("epoch", due)), BigInteger)
+        due: ColumnElement[Any] = func.timezone("UTC", wall - func.make_interval(0, 0, 0, 0, 0, 0, back))
+        return walls, due, cast(func.trunc(func.extract("epoch", due)), BigInteger)  # as int() truncates
     # SQLite: stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC); whole seconds here, the fraction carried as text
     seconds = cast(func.strftime("%s", func.substr(done, 1, 19)), Integer)
     utc = _stage(select(anchors, seconds.label("utc")), "recall_utc")
@@ -148,10 +149,10 @@ def due_columns(
     )
     walls = _stage(select(local_epoch, wall_epoch.label("wall")), "recall_wall")
     due_epoch = walls.c.wall - offset_at_wall(walls.c.wall, walls.c.timezone, zones, until)
-    due = func.strftime("%Y-%m-%d %H:%M:%S", due_epoch, "unixepoch", type_=String).op("||")(
-        func.substr(walls.c.done, 20, type_=String)
-    )
-    return walls, due, due_epoch
+    fraction = func.substr(walls.c.done, 20, type_=String)
+    due = func.strftime("%Y-%m-%d %H:%M:%S", due_epoch, "unixepoch", type_=String).op("||")(fraction)
+    # int(datetime.timestamp()) truncates toward zero: a fraction before 1970 rounds the seconds up
+    return walls, due, due_epoch + case((and_(due_epoch < 0, fraction != ".000000"), 1), else_=0)
 
 
 def plan_text_recalls(session: Session, plans: TextPlans, now: datetime, until: datetime) -> int:
@@ -159,7 +160,10 @@ def plan_text_recalls(session: Session, plans: TextPlans, now: datetime, until: 
     if not plans.steps:
         return 0
     dialect = session.get_bind().dialect.name
-    anchors = (
+    if dialect == "postgresql":
+        # the per-plan visit lookups push the estimate past jit_above_cost: compiling would cost more than running
+        session.execute(text("SET LOCAL jit = off"))
+    query = (
         select(
             t_care_plan.c.id.label("plan_id"),
             t_care_plan.c.patient_id,
@@ -178,7 +182,7 @@ def plan_text_recalls(session: Session, plans: TextPlans, now: datetime, until: 
             t_patient.c.timezone.in_(plans.zones),
         )
     )
-    anchors = _stage(anchors, "recall_anchor")
+    anchors = _stage(query, "recall_anchor")
     walls, due, due_epoch = due_columns(dialect, anchors, plans.zones, until)
     start = bound(EARLIEST, UTCDateTime(), dialect)
     satisfied = and_(walls.c.booked.is_not(None), walls.c.booked > walls.c.done)
@@ -201,7 +205,7 @@ def plan_text_recalls(session: Session, plans: TextPlans, now: datetime, until: 
         .where(or_(walls.c.done.is_(None), walls.c.done >= start))  # older anchors: Python (no offsets in SQL)
         .subquery("recall_wanted")
     )
-    made = _settle(session, wanted)
+    made = _settle(session, wanted, dialect)
     values = reminder_values(
         clinic_id=t_patient.c.clinic_id,
         patient_id=wanted.c.patient_id,
@@ -219,11 +223,12 @@ def plan_text_recalls(session: Session, plans: TextPlans, now: datetime, until: 
     return made + insert_select(session, values, source, wanted.c.plan_key.is_not(None))
 
 
-def _settle(session: Session, wanted: Subquery) -> int:
+def _settle(session: Session, wanted: Subquery, dialect: str) -> int:
     """One ``UPDATE … FROM``: cancel the pending recalls a plan does not want, revive the wanted ones a booking
     had satisfied; return how many were revived."""
     r = t_reminder.c
-    pending = func.coalesce(r.status, "") == "pending"  # in a function: no status-index walk on SQLite
+    # SQLite: status inside a function, so it does not walk every pending row through the status index
+    pending = r.status == "pending" if dialect == "postgresql" else func.coalesce(r.status, "") == "pending"
     unwanted = or_(wanted.c.plan_key.is_(None), r.plan_key.is_(None), r.plan_key != wanted.c.plan_key)
     revived = and_(r.status == "cancelled", r.suppressed_reason == "satisfied", r.plan_key == wanted.c.plan_key)
     statement = (
@@ -231,12 +236,9 @@ def _settle(session: Session, wanted: Subquery) -> int:
         .where(r.care_plan_id == wanted.c.plan_id, or_(and_(pending, unwanted), revived))
         .values(
             status=case((pending, "cancelled"), else_="pending"),
-            suppressed_reason=case(
-                (pending, case((wanted.c.satisfied, "satisfied"), else_="superseded")), else_=None
-            ),
+            suppressed_reason=case((pending, case((wanted.c.satisfied, "satisfied"), else_="superseded")), else_=None),
         )
         .returning(r.status)
     )
     moved = session.execute(statement, execution_options={"synchronize_session": False}).scalars().all()
     return sum(1 for status in moved if status == "pending")
-
