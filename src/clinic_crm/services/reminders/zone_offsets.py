@@ -25,7 +25,7 @@ from clinic_crm.values import zone
 __all__ = ["EARLIEST", "transitions", "offset_at_utc", "offset_at_wall"]
 
 #: The first instant whose offsets the SQL covers.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = 86_400
 
 
@@ -35,7 +35,8 @@ def transitions(timezone: str, end_year: int) -> tuple[int, tuple[tuple[int, int
     ``end_year``, offsets in seconds.
 
     Probing day by day finds every change that is not undone within a day; no zone in the IANA database has
-    such a pair (every zone was checked against ``zoneinfo``'s transition lists for 1900–2040).
+    such a pair (every zone was checked against ``zoneinfo``'s transition lists for 1900–2040).  From 1970 that
+    is about 21,000 probes, a fraction of a second per zone, once per process.
     """
     tz = zone(timezone)
 
