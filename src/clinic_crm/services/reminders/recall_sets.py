@@ -22,21 +22,24 @@ from typing import Any
 from sqlalchemy import (
     CTE,
     BigInteger,
+    Boolean,
+    Column,
     ColumnElement,
     Integer,
+    MetaData,
     Select,
     String,
-    Subquery,
+    Table,
     and_,
     case,
     cast,
     func,
+    insert,
     literal,
     literal_column,
     or_,
     select,
     text,
-    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session
@@ -57,6 +60,22 @@ class TextPlans:
 
     steps: dict[str, tuple[int, int]]
     zones: list[str]
+
+
+#: The wanted recall of each text plan, computed once per ``plan``: a temporary table (dropped at commit too).
+_WANTED = Table(
+    "recall_wanted",
+    MetaData(),
+    Column("plan_id", Integer, nullable=False),
+    Column("patient_id", Integer, nullable=False),
+    Column("kind", String(100), nullable=False),
+    Column("channel", String(10)),
+    Column("satisfied", Boolean),
+    Column("due", UTCDateTime()),
+    Column("plan_key", String(200)),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
 
 
 @lru_cache(maxsize=4096)
@@ -192,38 +211,42 @@ def plan_text_recalls(session: Session, plans: TextPlans, now: datetime, until: 
             literal("recall:") + text_of(walls.c.plan_id) + literal(":") + text_of(due_epoch),
         ),
     )
-    wanted = (
-        select(
-            walls.c.plan_id,
-            walls.c.patient_id,
-            walls.c.kind,
-            walls.c.channel,
-            satisfied.label("satisfied"),
-            due.label("due"),
-            wanted_key.label("plan_key"),
-        )
-        .where(or_(walls.c.done.is_(None), walls.c.done >= start))  # older anchors: Python (no offsets in SQL)
-        .subquery("recall_wanted")
-    )
-    made = _settle(session, wanted, dialect)
+    query = select(
+        walls.c.plan_id,
+        walls.c.patient_id,
+        walls.c.kind,
+        walls.c.channel,
+        satisfied.label("satisfied"),
+        due.label("due"),
+        wanted_key.label("plan_key"),
+    ).where(or_(walls.c.done.is_(None), walls.c.done >= start))  # older anchors: Python (no offsets in SQL)
+    # computed once into a temporary table, then read by the UPDATE and the INSERT (rolled back with the rest)
+    bind = session.connection()
+    _WANTED.create(bind)
+    session.execute(insert(_WANTED).from_select([c.name for c in _WANTED.columns], query))
+    if dialect == "postgresql":
+        session.execute(text(f"ANALYZE {_WANTED.name}"))
+    made = _settle(session, _WANTED, dialect)
     values = reminder_values(
         clinic_id=t_patient.c.clinic_id,
-        patient_id=wanted.c.patient_id,
-        care_plan_id=wanted.c.plan_id,
-        kind=wanted.c.kind,
+        patient_id=_WANTED.c.patient_id,
+        care_plan_id=_WANTED.c.plan_id,
+        kind=_WANTED.c.kind,
         purpose="care",
-        channel=wanted.c.channel,
-        due_at=type_coerce(wanted.c.due, UTCDateTime()),
-        plan_key=wanted.c.plan_key,
+        channel=_WANTED.c.channel,
+        due_at=_WANTED.c.due,
+        plan_key=_WANTED.c.plan_key,
         payload={"template": "recall"},
         created_at=now,
         idempotency_key=None,
     )
-    source = wanted.join(t_patient, t_patient.c.id == wanted.c.patient_id)
-    return made + insert_select(session, values, source, wanted.c.plan_key.is_not(None))
+    source = _WANTED.join(t_patient, t_patient.c.id == _WANTED.c.patient_id)
+    made += insert_select(session, values, source, _WANTED.c.plan_key.is_not(None))
+    _WANTED.drop(bind)  # on an error the rollback drops it
+    return made
 
 
-def _settle(session: Session, wanted: Subquery, dialect: str) -> int:
+def _settle(session: Session, wanted: Table, dialect: str) -> int:
     """One ``UPDATE … FROM``: cancel the pending recalls a plan does not want, revive the wanted ones a booking
     had satisfied; return how many were revived."""
     r = t_reminder.c
