@@ -5,10 +5,11 @@ the last completed visit's instant is moved to the patient's local wall clock (o
 :mod:`.zone_offsets`), the months are added with the month-end clamping of ``relativedelta`` (31 January + 1
 month = 28/29 February), then the days, and the wall time goes back to UTC as ``zoneinfo`` resolves it (``fold=0``).
 
-Three statements, whatever the number of plans: one read of the distinct (``every``, time zone) pairs of the
-active plans, one ``UPDATE … FROM`` that cancels the pending recalls a plan no longer wants (``satisfied`` by a
-booking, or ``superseded``) and revives those a vanished booking wants back, and one ``INSERT … SELECT … ON
-CONFLICT DO NOTHING`` of the wanted ones.  An idempotent run changes nothing.  RRULE plans, plans whose ``every``
+A fixed number of statements, whatever the number of plans: one read of the distinct (``every``, time zone)
+pairs of the active plans, one ``INSERT … SELECT`` of each plan's wanted recall into a temporary table, one
+``UPDATE … FROM`` that cancels the pending recalls a plan no longer wants (``satisfied`` by a booking, or
+``superseded``) and revives those a vanished booking wants back, and one ``INSERT … SELECT … ON CONFLICT DO
+NOTHING`` of the wanted ones.  An idempotent run changes no reminder.  RRULE plans, plans whose ``every``
 does not parse and anchors before :data:`~.zone_offsets.EARLIEST` are left to the Python batches of :mod:`.recalls`.
 """
 
