@@ -31,8 +31,9 @@ database keeps unique; rows are inserted with ``INSERT … ON CONFLICT (plan_key
 
 How it scales: appointments, birthdays and greetings are each a few ``INSERT … SELECT … ON CONFLICT DO NOTHING``
 statements (one per offset, per patient time zone, per greeting); local times are computed in Python once per
-distinct (zone, day) and inlined, since SQLite has no time zone database.  Recalls need Python (relativedelta on
-the local wall clock, RRULE occurrences) and are streamed in batches of care plans (:mod:`.recalls`).  Every row's
+distinct (zone, day) and inlined, since SQLite has no time zone database.  Recalls with a text interval are
+set-based too (due times computed in SQL, :mod:`.recall_sets`); RRULE recalls need Python and are streamed in
+batches of care plans (:mod:`.recalls`).  Every row's
 column values come from :func:`~clinic_crm.services.reminders.rows.reminder_values`.
 """
 

@@ -1,7 +1,9 @@
-"""Planning recalls: care plans streamed in batches, due times in Python, set-based statements per batch.
+"""Planning recalls: text intervals in SQL, RRULE plans streamed in batches with due times in Python.
 
-A recall's due time is ``every`` after the last completed visit on the patient's local wall clock
-(``relativedelta`` month ends, RRULE occurrences), which SQL cannot say on SQLite; so the plans are read in
+A recall's due time is ``every`` after the last completed visit on the patient's local wall clock.  Plans whose
+``every`` is a text interval (``"6 months"``) are planned set-based by :mod:`.recall_sets`, which computes the
+same due time in SQL.  The rest (RRULE occurrences, text that no longer parses, anchors before
+:data:`~.zone_offsets.EARLIEST`) are read in
 batches of :data:`BATCH` (keyset by id, memory flat), and each batch costs a fixed number of statements: two
 grouped reads of visits, one read of the plans' reminders, then only what changed: one batched insert, at most
 two cancelling ``UPDATE`` s and one reviving ``UPDATE`` (an idempotent run writes nothing).  A plan whose
@@ -15,14 +17,16 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from clinic_crm.errors import ValidationError
 from clinic_crm.services.reminders._tables import t_care_plan, t_patient, t_reminder, t_visit
+from clinic_crm.services.reminders.recall_sets import plan_text_recalls, text_plans
 from clinic_crm.services.reminders.rows import insert_rows, new_key, reminder_values
 from clinic_crm.services.reminders.scheduling import Every, parse_every, recurrence
+from clinic_crm.services.reminders.zone_offsets import EARLIEST
 from clinic_crm.values import zone
 
 __all__ = ["plan_recalls", "recall_due", "BATCH"]
@@ -60,8 +64,19 @@ def recall_due(every: str, anchor: datetime, timezone: str, until: datetime) -> 
 
 
 def plan_recalls(session: Session, now: datetime, until: datetime) -> int:
-    """Plan the recalls of every active care plan, batch by batch; return how many became pending."""
-    made, after = 0, 0
+    """Plan the recalls of every active care plan (text intervals in SQL, the rest batch by batch); return how
+    many became pending."""
+    text = text_plans(session)
+    made, after = plan_text_recalls(session, text, now, until), 0
+    simple = list(text.steps)
+    # a text plan reaches Python only when a completed visit predates the offsets the SQL knows
+    early = exists().where(
+        t_visit.c.patient_id == t_care_plan.c.patient_id,
+        t_visit.c.kind == t_care_plan.c.after_visit_kind,
+        t_visit.c.status == "completed",
+        t_visit.c.completed_at < EARLIEST,
+    )
+    left = or_(t_care_plan.c.every.not_in(simple), early) if simple else t_care_plan.c.id.is_not(None)
     while True:
         plans = session.execute(
             select(
@@ -75,13 +90,14 @@ def plan_recalls(session: Session, now: datetime, until: datetime) -> int:
                 t_patient.c.timezone,
             )
             .join(t_patient, t_patient.c.id == t_care_plan.c.patient_id)
-            .where(t_care_plan.c.active.is_(True), t_care_plan.c.id > after)
+            .where(t_care_plan.c.active.is_(True), t_care_plan.c.id > after, left)
             .order_by(t_care_plan.c.id)
             .limit(BATCH)
         ).all()
         if not plans:
             return made
-        made += _plan_batch(session, plans, now, until)
+        made += _plan_batch(session, [plan for plan in plans if plan.every not in text.steps], now, until)
+        made += _plan_batch(session, [plan for plan in plans if plan.every in text.steps], now, until, early=True)
         after = plans[-1].id
 
 
@@ -97,7 +113,10 @@ def _visit_times(session: Session, patient_ids: list[int], statuses: tuple[str, 
     }
 
 
-def _plan_batch(session: Session, plans: Any, now: datetime, until: datetime) -> int:
+def _plan_batch(session: Session, plans: Any, now: datetime, until: datetime, *, early: bool = False) -> int:
+    """Plan one batch in Python; ``early``: text plans, of which only those anchored before ``EARLIEST``."""
+    if not plans:
+        return 0
     patient_ids = sorted({plan.patient_id for plan in plans})
     last_done = _visit_times(session, patient_ids, ("completed",), t_visit.c.completed_at)
     next_booked = _visit_times(session, patient_ids, ("booked", "checked_in"), t_visit.c.starts_at)
@@ -107,6 +126,8 @@ def _plan_batch(session: Session, plans: Any, now: datetime, until: datetime) ->
     for plan in plans:
         key = (plan.patient_id, plan.after_visit_kind)
         anchor, booked = last_done.get(key), next_booked.get(key)
+        if early and (anchor is None or anchor >= EARLIEST):
+            continue  # planned in SQL
         satisfied = anchor is not None and booked is not None and booked > anchor
         if anchor is not None and not satisfied:
             try:
