@@ -58,6 +58,14 @@ class KillingSender(RecordingSender):
         return provider_id
 
 
+class SlowSender(RecordingSender):
+    """A gateway that takes 5 ms per message, so a run lasts long enough for the killer thread to strike."""
+
+    def send(self, message: OutboundMessage) -> str:
+        time.sleep(0.005)
+        return super().send(message)
+
+
 def _assert_each_sent_once_but_the_in_flight(
     crm: ClinicCRM, ids: list[int], senders: list[RecordingSender], in_flight: set[int]
 ) -> None:
@@ -110,15 +118,15 @@ def test_connections_killed_again_and_again_lose_nothing(crm: ClinicCRM, db_url:
         while not stop.wait(0.2):
             kills += _kill(db_url)
 
-    senders: list[RecordingSender] = []
-    stopped: list[RecordingSender] = []  # the runs a killed connection ended
+    senders: list[SlowSender] = []
+    stopped: list[SlowSender] = []  # the runs a killed connection ended
     thread = threading.Thread(target=killer)
     thread.start()
     try:
         with ClinicCRM(_victim_url(db_url)) as victim:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                sender = RecordingSender(prefix=f"run{len(senders)}")
+                sender = SlowSender(prefix=f"run{len(senders)}")  # (a fast run could end before the first kill)
                 senders.append(sender)
                 try:
                     victim.reminders.dispatch(sender, now=T1, batch_size=20)
