@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000, help="mentions and patients (default 100,000)")
     parser.add_argument("--quick", action="store_true", help="20,000")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the best is kept")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per timing; the best is kept")
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
     parser.add_argument("--pg", action="store_true", help="PostgreSQL only")
