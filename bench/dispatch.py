@@ -240,10 +240,11 @@ RAW_LOAD = (
     "FROM reminder r JOIN patient p ON p.id = r.patient_id LEFT JOIN visit v ON v.id = r.visit_id "
     "WHERE r.status = 'sending' AND r.ready_at = ? AND r.claim_token = ? ORDER BY r.due_at, r.id"
 )
-# still ours? and the patient's latest consent for the channel and purpose, right before sending
+# still ours? the patient's latest consent for the channel and purpose and the visit's status, right before sending
 RAW_FENCE = (
     "SELECT (SELECT granted FROM consent_event WHERE patient_id = ? AND channel = ? AND purpose = ? AND at <= ? "
-    "ORDER BY at DESC, id DESC LIMIT 1) FROM reminder WHERE id = ? AND claim_token = ? AND status = 'sending'"
+    "ORDER BY at DESC, id DESC LIMIT 1), (SELECT status FROM visit WHERE visit.id = reminder.visit_id) "
+    "FROM reminder WHERE id = ? AND claim_token = ? AND status = 'sending'"
 )
 RAW_SENT = (
     "UPDATE reminder SET status = 'sent', sent_at = ?, provider_id = ?, channel = ?, next_attempt_at = NULL, "
@@ -438,6 +439,8 @@ def raw_sqlite_dispatch(url: str, work: int) -> int:
             granted = held[0][0] if held else None
             if held and (granted is not None and not granted):
                 blocked = "no_consent"
+            if held and held[0][1] in ("cancelled", "no_show"):
+                blocked = "visit_ended"
             if held and blocked is not None:  # (the benchmark's rows pass every rule)
                 cur.execute(RAW_SUPPRESS, (blocked, row[0], token))
             cur.execute("COMMIT")
@@ -523,6 +526,8 @@ def raw_pg_dispatch(url: str, work: int) -> int:
                 granted = held[0][0] if held else None
                 if held and (granted is not None and not granted):
                     blocked = "no_consent"
+                if held and held[0][1] in ("cancelled", "no_show"):
+                    blocked = "visit_ended"
                 if held and blocked is not None:  # (the benchmark's rows pass every rule)
                     cur.execute(suppress, (blocked, row[0], token))
                 conn.commit()

@@ -8,6 +8,7 @@ the message in flight when the connection died repeated, with the same idempoten
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -25,8 +26,12 @@ from .conftest import LEASE, T1, rows, seed
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-VICTIM = "clinic_crm_victim"
-KILL = f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{VICTIM}'"
+# one name per test process: pytest-xdist runs these tests side by side, and a kill must reach only its own victim
+VICTIM = f"clinic_crm_victim_{os.getpid()}"
+KILL = (
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+    f"WHERE application_name = '{VICTIM}' AND datname = current_database()"
+)
 
 
 def _victim_url(db_url: str) -> str:

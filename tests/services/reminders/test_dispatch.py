@@ -428,6 +428,30 @@ def test_stop_arriving_mid_batch_wins(crm: ClinicCRM, clinic: Clinic, make_patie
     assert [m.reminder_id for m in sender.messages] == [a.id]
 
 
+@pytest.mark.parametrize("ending", ["cancel", "mark_no_show"])
+def test_visit_ended_mid_batch_cancels_its_reminder(
+    crm: ClinicCRM, make_patient: Callable[..., Patient], ending: str
+) -> None:
+    first = make_patient()
+    second = make_patient(phone=MOBILE_2)
+    a = crm.reminders.schedule(first.id, kind="recall", purpose="care", due_at=T0 - MIN)
+    visit = crm.visits.book(second.id, starts_at=T0 + DAY, kind="cleaning")
+    b = crm.reminders.schedule(second.id, kind="appointment", purpose="care", due_at=T0, visit_id=visit.id)
+
+    class FrontDeskSender(RecordingSender):
+        def send(self, message: OutboundMessage) -> str:
+            if message.reminder_id == a.id:  # while the first is sent, the front desk ends the second's visit
+                getattr(crm.visits, ending)(visit.id, at=T0 - MIN)
+            return super().send(message)
+
+    sender = FrontDeskSender()
+    report = crm.reminders.dispatch(sender, now=T0)
+    assert (report.claimed, report.sent, report.cancelled, report.fenced) == (2, 1, 1, 0)
+    assert [m.reminder_id for m in sender.messages] == [a.id]
+    assert crm.reminders.get(b.id).status == "cancelled"
+    assert crm.reminders.dispatch(sender, now=T0 + DAY).claimed == 0
+
+
 def test_dispatch_refuses_to_run_inside_a_transaction(crm: ClinicCRM, sender: RecordingSender) -> None:
     with pytest.raises(ClinicCRMError, match="transaction"), crm.transaction() as tx:
         tx.reminders.dispatch(sender, now=T0)

@@ -108,6 +108,9 @@ class Check:
 #: The outcome of a reminder whose visit was cancelled after the claim.
 CANCELLED = Outcome("cancelled", {"status": "cancelled", "claim_token": None})
 
+#: Visit statuses that end their reminders: the message is cancelled, never sent.
+VISIT_ENDED = frozenset({"cancelled", "no_show"})
+
 
 def suppress(reason: str, channel: str | None) -> Outcome:
     """End the reminder ``suppressed`` for ``reason`` (recording the channel it would have used, when known)."""
@@ -157,7 +160,7 @@ def check(
         now: the instant of the check (aware).
     """
     chosen, address = route(channel, phone, email)
-    if visit_status in ("cancelled", "no_show"):
+    if visit_status in VISIT_ENDED:
         return Check(chosen, address, True, None)
     outcome: Outcome | None = None
     if erased:
@@ -178,7 +181,7 @@ def check(
     return Check(chosen, address, False, outcome)
 
 
-def decide(check: Check, purpose: str, granted: bool | None) -> Outcome | None:
+def decide(check: Check, purpose: str, granted: bool | None, visit_status: str | None = None) -> Outcome | None:
     """The outcome once consent is known; ``None``: send the message.
 
     Args:
@@ -186,8 +189,10 @@ def decide(check: Check, purpose: str, granted: bool | None) -> Outcome | None:
         purpose: the reminder's purpose (``care`` or ``marketing``).
         granted: the patient's latest consent event for the channel and purpose at ``now``
             (``None``: none yet, the purpose's default applies).
+        visit_status: the reminder's visit status re-read at send time (``None``: no visit, or not re-read):
+            a visit cancelled or marked no-show after the claim cancels the message.
     """
-    if check.cancelled:
+    if check.cancelled or visit_status in VISIT_ENDED:
         return CANCELLED
     if check.outcome is not None and check.outcome.reason == "erased":
         return check.outcome  # an erased patient is never contacted, whatever their consent says

@@ -8,8 +8,9 @@
   write lock covers the claim ``UPDATE`` only; clinics and templates once per call, pauses once per batch.
 * **Fence**: every outcome is written with ``WHERE id = :id AND claim_token = :token AND status = 'sending'``
   (:func:`write`), so a dispatcher whose lease was taken over changes nothing.  Before each send, ``fence``
-  re-reads consent in a ``SELECT`` that returns nothing when the reminder is no longer ours; the lease of the
-  rows a batch still holds is extended set-based (``extend``, one ``UPDATE``) once a tenth of it has gone by.
+  re-reads consent and the visit's status in a ``SELECT`` that returns nothing when the reminder is no longer
+  ours; the lease of the rows a batch still holds is extended set-based (``extend``, one ``UPDATE``) once a
+  tenth of it has gone by.
 
 Statements are compiled once per dialect (:func:`statements`) and run on the DB-API cursor of the loop's
 :class:`~clinic_crm.db.runner.Runner` (see :mod:`clinic_crm.db.prepared`).
@@ -290,13 +291,15 @@ _CONSENT_ARGS = ("c_patient", "c_channel", "c_purpose", "c_at")
 
 
 def _fence_statement() -> Any:
-    """Check our claim on one reminder and read the patient's consent, in one statement.
+    """Check our claim on one reminder and read the patient's consent and the visit's status, in one statement.
 
-    ``SELECT (latest consent event at or before :at) FROM reminder WHERE id = :id AND claim_token = :token
-    AND status = 'sending'`` — no row: another dispatcher has taken the reminder over; a row holding
-    ``NULL``: no consent event yet (the purpose's default applies).  The consent sub-query is
-    ``services.consent.has_consent``'s, on the index ``(patient_id, channel, purpose, at)``.  It writes
-    nothing: the lease is kept long by :func:`_extend_statement`, a batch at a time.
+    ``SELECT (latest consent event at or before :at), (status of the reminder's visit) FROM reminder
+    WHERE id = :id AND claim_token = :token AND status = 'sending'`` — no row: another dispatcher has taken
+    the reminder over; a consent ``NULL``: no consent event yet (the purpose's default applies); a visit
+    status ``NULL``: no visit.  The consent sub-query is ``services.consent.has_consent``'s, on the index
+    ``(patient_id, channel, purpose, at)``; the visit is read by its primary key, so a visit cancelled while
+    its reminder waited in the batch is seen before the send.  It writes nothing: the lease is kept long by
+    :func:`_extend_statement`, a batch at a time.
     """
     latest = (
         select(t_consent_event.c.granted)
@@ -310,7 +313,8 @@ def _fence_statement() -> Any:
         .limit(1)
         .scalar_subquery()
     )
-    return select(latest).where(
+    visit_status = select(t_visit.c.status).where(t_visit.c.id == t_reminder.c.visit_id).scalar_subquery()
+    return select(latest, visit_status).where(
         t_reminder.c.id == bindparam("w_id"),
         t_reminder.c.claim_token == bindparam("w_token"),
         t_reminder.c.status == "sending",

@@ -7,17 +7,18 @@ The loop of ``crm.reminders.dispatch``.  Its parts live beside it:
 * :mod:`.claims` — the claim SQL, leases and fenced outcome writes;
 * :mod:`clinic_crm.db.runner` — one DB-API connection per call, one short transaction per step.
 
-For every claimed reminder, after checking the claim is still ours (a reminder another dispatcher took over
-is skipped) and re-reading consent, the rules of :mod:`.checks` decide; a reminder that passes is rendered in the
-patient's locale and time zone (Babel) and handed to ``sender.send(message)``.  No transaction is open while
+For every claimed reminder, after checking the claim is still ours (a reminder another dispatcher took over is
+skipped) and re-reading consent and the visit's status (a visit cancelled or marked no-show while its reminder
+waited in the batch cancels it), the rules of :mod:`.checks` decide; a reminder that passes is rendered in the
+patient's locale and time zone (Babel) and handed to ``sender.send(message)``. No transaction is open while
 ``sender.send`` runs.
 
 Cost: per message, one transaction records the previous message's outcome and checks this one's claim while
-re-reading consent (one ``SELECT``); the rules that need no database and the statements' parameters are
-worked out before it, and the message is rendered after its ``COMMIT`` — the result is the same as checking
-in the contract's order.  The lease of the rows a batch still holds is extended in the same transaction, all
-at once, whenever a tenth of it has gone by, so every message is handed to the sender with at least nine
-tenths of the lease ahead of it.  A dispatcher that dies loses nothing and repeats at most the one
+re-reading consent and the visit's status (one ``SELECT``); the rules that need no database and the statements'
+parameters are worked out before it, and the message is rendered after its ``COMMIT`` — the result is the same
+as checking in the contract's order. The lease of the rows a batch still holds is extended in the same
+transaction, all at once, whenever a tenth of it has gone by, so every message is handed to the sender with at
+least nine tenths of the lease ahead of it. A dispatcher that dies loses nothing and repeats at most the one
 message it was sending: after ``lease`` another dispatcher takes its claimed reminders over, with the same
 idempotency key.
 """
@@ -292,7 +293,8 @@ def _step(
     extend_args: Any,
     fence_args: Any,
 ) -> tuple[bool, Outcome | None, bool, bool]:
-    """One message's transaction: record the previous outcome, (extend the lease,) check the claim, read consent.
+    """One message's transaction: record the previous outcome, (extend the lease,) check the claim, re-read consent
+    and the visit's status.
 
     Returns (previous outcome recorded, this item's outcome or ``None`` to send it, claim still ours,
     this outcome recorded).
@@ -307,8 +309,8 @@ def _step(
     rows = cursor.fetchall()  # (not fetchone: the statement runs to its end before COMMIT)
     if not rows:
         return recorded_previous, None, False, False
-    granted = rows[0][0]
-    outcome = checks.decide(check, item.purpose, None if granted is None else bool(granted))
+    granted, visit_status = rows[0]
+    outcome = checks.decide(check, item.purpose, None if granted is None else bool(granted), visit_status)
     if outcome is None:
         return recorded_previous, None, True, False
     cursor.execute(*write(sql, token, item, outcome))
