@@ -13,6 +13,11 @@ once those writes committed, and nothing is written after an error.  Where they 
 place, :func:`writes_after_read`: on SQLite in a short write transaction right after the read commits (the
 read never takes the write lock), on PostgreSQL at the end of the read's own transaction (a read never blocks
 a writer there, and one COMMIT instead of two saves a round trip and a WAL flush).
+
+A read-only call that writes nothing and answers from one statement may also have a session-free twin
+(:func:`sessionless`): called on its own (not in ``crm.transaction()``, ``crm.bind()`` or a dry run), it runs that
+statement on a pooled driver connection outside any explicit transaction (:func:`clinic_crm.db.detached.whole_read`)
+— no ``Session``, no ``BEGIN``/``COMMIT``.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_crm.db import READ_ONLY_OPTION, database_errors
+from clinic_crm.db.detached import supports_whole_read
 from clinic_crm.services._common import check_arguments
 
 __all__ = [
@@ -36,6 +43,7 @@ __all__ = [
     "overloaded_service",
     "reads",
     "is_read_only",
+    "sessionless",
     "deferred_writes",
     "writes_after_read",
     "owns_read",
@@ -54,6 +62,7 @@ _ACTOR_KEY = "clinic_crm.actor"
 _DEFERRED_KEY = "clinic_crm.deferred_writes"
 _OWN_READ_KEY = "clinic_crm.own_read"
 _READS_ATTR = "__clinic_crm_reads__"
+_SESSIONLESS_ATTR = "__clinic_crm_sessionless__"
 
 #: A write a read-only call postponed until its read committed: called with the session, in a write transaction.
 DeferredWrite = Callable[[Session], object]
@@ -78,6 +87,28 @@ def reads(fn: F) -> F:
 def is_read_only(fn: Callable[..., Any]) -> bool:
     """Whether ``fn`` was marked with :func:`reads`."""
     return bool(getattr(fn, _READS_ATTR, False))
+
+
+def sessionless(
+    fast: Callable[Concatenate[Engine, P], R],
+) -> Callable[[Callable[Concatenate[Session, P], R]], Callable[Concatenate[Session, P], R]]:
+    """Give a read-only service function (marked :func:`reads`, applied first) a session-free twin.
+
+    ``fast(engine, …)`` takes the function's parameters after ``session`` and gives the same answer (result and
+    errors) from one statement run with :func:`clinic_crm.db.detached.whole_read`.  The facade calls it instead of
+    the function when the call runs on its own on an engine that
+    :func:`~clinic_crm.db.detached.supports_whole_read`; in a caller's transaction (``crm.transaction()``,
+    ``crm.bind(session)``) or a dry run the function itself runs, in that session.  The twin writes nothing
+    (an audited read cannot have one).
+    """
+
+    def mark(fn: Callable[Concatenate[Session, P], R]) -> Callable[Concatenate[Session, P], R]:
+        if not is_read_only(fn):
+            raise TypeError(f"{fn.__name__} must be marked @reads before it gets a sessionless twin")
+        setattr(fn, _SESSIONLESS_ATTR, fast)
+        return fn
+
+    return mark
 
 
 def deferred_writes(session: Session) -> list[DeferredWrite] | None:
@@ -131,6 +162,17 @@ class UnitOfWork:
         self.session = session
         self.actor = actor
         self._lock = lock
+        bind = factory.kw.get("bind")
+        #: The engine session-free reads run on (:func:`sessionless`): own mode, on a supported driver; else ``None``.
+        self.read_engine: Engine | None = (
+            bind if session is None and isinstance(bind, Engine) and supports_whole_read(bind) else None
+        )
+
+    def sessionless(self, fn: Callable[Concatenate[Session, P], R]) -> Callable[Concatenate[Engine, P], R] | None:
+        """``fn``'s session-free twin when this unit of work runs it so (see :func:`sessionless`), else ``None``."""
+        if self.read_engine is None:
+            return None
+        return cast(Callable[Concatenate[Engine, P], R] | None, getattr(fn, _SESSIONLESS_ATTR, None))
 
     def with_actor(self, actor: str) -> UnitOfWork:
         """The same unit of work acting as ``actor``."""
@@ -191,8 +233,17 @@ class UnitOfWork:
         service marked :func:`reads` runs in a read transaction.
         """
         check_arguments(fn, args, kwargs)
+        fast = self.sessionless(fn)
+        if fast is not None:
+            return self.run_sessionless(fast, *args, **kwargs)
         with self.session_scope(read_only=is_read_only(fn)) as session:
             return fn(session, *args, **kwargs)
+
+    def run_sessionless(self, fast: Callable[Concatenate[Engine, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call a session-free twin ``fast(engine, …)`` (arguments checked) under the lock, errors translated."""
+        assert self.read_engine is not None
+        with database_errors(), self.guard():
+            return fast(self.read_engine, *args, **kwargs)
 
 
 def _write_all(session: Session, writes: list[DeferredWrite]) -> None:
@@ -236,12 +287,23 @@ class service(Generic[P, R]):  # noqa: N801 - reads as a function in the class b
             return self
         fn, unit = self.fn, obj._unit
         read_only = is_read_only(fn)
+        fast = unit.sessionless(fn)
 
-        @functools.wraps(fn)
-        def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            check_arguments(fn, args, kwargs)
-            with unit.session_scope(read_only=read_only) as session:
-                return fn(session, *args, **kwargs)
+        if fast is not None:
+            run_fast = unit.run_sessionless
+
+            @functools.wraps(fn)
+            def call(*args: P.args, **kwargs: P.kwargs) -> R:
+                check_arguments(fn, args, kwargs)
+                return run_fast(fast, *args, **kwargs)
+
+        else:
+
+            @functools.wraps(fn)
+            def call(*args: P.args, **kwargs: P.kwargs) -> R:
+                check_arguments(fn, args, kwargs)
+                with unit.session_scope(read_only=read_only) as session:
+                    return fn(session, *args, **kwargs)
 
         call.__signature__ = self._signature  # type: ignore[attr-defined]
         call.__name__ = self.name

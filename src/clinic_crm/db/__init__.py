@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import StaticPool
 
 from clinic_crm.errors import DatabaseUnavailable, ValidationError
@@ -35,6 +35,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "LOGGING_NAME",
     "READ_ONLY_OPTION",
+    "driver_error",
 ]
 
 #: The ``logging_name`` of every engine clinic_crm creates: its log records go to
@@ -80,6 +81,23 @@ def database_errors() -> Iterator[None]:
         if "no such table" in text:
             raise DatabaseUnavailable(_MIGRATE_HINT, retryable=False) from None
         raise DatabaseUnavailable("the database is locked by another writer; try again later") from None
+
+
+def driver_error(dialect: Dialect, exc: Exception, *, dropped: bool) -> sa_exc.StatementError:
+    """A DB-API error raised on a raw cursor, wrapped as SQLAlchemy wraps it (``OperationalError`` …).
+
+    Without SQL or parameters, so :func:`database_errors` translates it like any other call's; ``dropped``: the
+    connection was invalidated.
+    """
+    return sa_exc.DBAPIError.instance(
+        None,
+        None,
+        exc,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=dropped,
+        dialect=dialect,
+    )
 
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000

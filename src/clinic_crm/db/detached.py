@@ -1,27 +1,93 @@
-"""Model instances of a list read built straight from a Core result, without the ORM's per-row loading.
+"""Model instances of a list read built straight from rows, without the ORM's per-row loading.
 
-A read-only call that owns its session (:func:`clinic_crm.api._unit.owns_read`) hands back instances that
-are detached the moment it returns.  Loading them through the session costs more than the query itself for
-a list of a few hundred rows (the ORM's per-row loading context, identity map and state bookkeeping).  A
-:class:`DetachedQuery` runs a Core ``SELECT`` of every column of the model's table (compiled once: its
-structure never varies, so SQLAlchemy's compile cache always hits) and builds each instance as the ORM
-would leave it after the session closed: every column loaded, the identity key set, no session.
+A read-only call hands back instances that are detached the moment it returns.  Loading them through a session
+costs more than the query itself for a list of a few hundred rows (the ORM's per-row loading context, identity
+map and state bookkeeping).  A :class:`DetachedQuery` selects every column of the model's table (statements built
+once: their structure never varies) and builds each instance with a row builder generated for the model — every
+column loaded, the identity key set, no session — as the ORM leaves an instance once its session closed.
 
-In a caller's transaction (``crm.transaction()``, ``crm.bind(session)``) the same statement runs through
-the ORM instead, so the instances belong to the caller's session as any other call's do.
+Three ways to run it, from the cheapest:
+
+* :meth:`DetachedQuery.whole` — a call of its own on an engine :func:`supports_whole_read` accepts (the facade's
+  session-free reads, :func:`clinic_crm.api._unit.sessionless`): no ``Session``, no SQLAlchemy ``Connection``.
+  The SQL text compiled once per dialect runs on a pooled driver connection as one statement outside any
+  explicit transaction (:func:`whole_read`), and the driver's values are converted by the generated builder
+  (on SQLite the stored instants are parsed inline, as ``UTCDateTime`` parses them).
+* :meth:`DetachedQuery.all` with ``detached=True`` — the call's own session (a ``dry_run``, another driver): the
+  Core statement on the session's connection, instances built from the processed rows.
+* :meth:`DetachedQuery.all` with ``detached=False`` — a caller's transaction (``crm.transaction()``,
+  ``crm.bind(session)``): the same statement through the ORM, so the instances belong to the caller's session as
+  any other call's do.
+
+A query with a ``parent`` (the patient of a visit history, the clinic of a follow-up list) reads from the parent's
+row with a ``LEFT OUTER JOIN`` to the listed rows, so one statement tells the three cases apart: no row — the
+parent does not exist (``missing`` is raised); one row of ``NULL``\\ s — it exists and has nothing listed; else
+the rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, Table, inspect, select
+from sqlalchemy import ColumnElement, Engine, Select, Table, and_, bindparam, inspect, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Mapper, Session
+from sqlalchemy.orm.state import InstanceState
 
-__all__ = ["DetachedQuery"]
+from clinic_crm.db import driver_error
+from clinic_crm.db.prepared import Prepared, prepare
+from clinic_crm.models._base import SQLITE_TEXT_LENGTHS, UTCDateTime
+
+__all__ = ["DetachedQuery", "whole_read", "supports_whole_read"]
 
 M = TypeVar("M")
+
+#: The drivers :func:`whole_read` knows how to run one statement outside a transaction on.
+_WHOLE_READ_DRIVERS = frozenset({("sqlite", "pysqlite"), ("postgresql", "psycopg")})
+
+#: Builds the instances of a list of rows.
+Builder = Callable[[Sequence[Sequence[Any]]], list[Any]]
+
+
+def supports_whole_read(engine: Engine) -> bool:
+    """Whether :func:`whole_read` runs on ``engine``'s driver (SQLite's ``sqlite3``, PostgreSQL's psycopg 3)."""
+    return (engine.dialect.name, engine.dialect.driver) in _WHOLE_READ_DRIVERS
+
+
+def whole_read(engine: Engine, sql: str, parameters: Any) -> list[Any]:
+    """The rows of one read statement run on a pooled driver connection, outside any explicit transaction.
+
+    One statement reads one consistent snapshot on both databases, so a read needs no ``BEGIN``/``COMMIT``: on
+    SQLite the connection is already in autocommit mode (:mod:`clinic_crm.db` takes transaction control away from
+    ``sqlite3``), so no lock beyond the statement's own read is taken; on PostgreSQL the connection is switched
+    to autocommit for the statement (client-side, no round trip), as SQLAlchemy's own pre-ping does.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the driver failed (wrapped, without SQL or parameters; a dropped connection
+            is invalidated, never handed back to the pool).
+    """
+    dialect = engine.dialect
+    pooled = engine.raw_connection()
+    try:
+        driver: Any = pooled.driver_connection
+        try:
+            if dialect.name == "postgresql" and not driver.autocommit:
+                driver.autocommit = True
+                try:
+                    return cast(list[Any], driver.execute(sql, parameters).fetchall())
+                finally:
+                    if not driver.closed:
+                        driver.autocommit = False
+            return cast(list[Any], driver.execute(sql, parameters).fetchall())
+        except dialect.loaded_dbapi.Error as exc:
+            dropped = dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+            if dropped:
+                pooled.invalidate()
+            raise driver_error(dialect, exc, dropped=dropped) from exc
+    finally:
+        pooled.close()
 
 
 class DetachedQuery(Generic[M]):
@@ -30,7 +96,10 @@ class DetachedQuery(Generic[M]):
     Args:
         model: a mapped table model whose columns map one to one onto attributes (no inheritance, no
             deferred columns).
-        where: the criteria; call-time values are ``bindparam(name)`` markers.
+        parent: ``(parent model, the model's column holding the parent's id)``: the rows of one parent, whose id
+            is passed as the bind named after that column (``patient_id``); see the module doc.
+        missing: with ``parent``: the error raised when the parent does not exist, ``missing(parent model, id)``.
+        where: further criteria; call-time values are ``bindparam(name)`` markers.
         order_by: the ordering.
     """
 
@@ -38,6 +107,8 @@ class DetachedQuery(Generic[M]):
         self,
         model: type[M],
         *,
+        parent: tuple[type[Any], ColumnElement[Any] | Mapped[Any]] | None = None,
+        missing: Callable[[type[Any], int], Exception] | None = None,
         where: tuple[ColumnElement[bool], ...] = (),
         order_by: tuple[ColumnElement[Any] | Mapped[Any], ...],
     ) -> None:
@@ -45,14 +116,40 @@ class DetachedQuery(Generic[M]):
         table = cast(Table, mapper.local_table)
         columns = list(table.columns)
         self.model = model
-        #: The Core statement (rows as tuples, in the table's column order).
-        self.statement: Select[Any] = select(*columns).where(*where).order_by(*order_by)
-        #: The same query through the ORM (for a caller's session).
-        self.orm_statement: Select[Any] = select(model).where(*where).order_by(*order_by)
+        self.parent: type[Any] | None = None
+        self.parent_key = ""
+        self._missing = missing
+        if parent is None:
+            #: The Core statement (rows as tuples, in the table's column order).
+            self.statement: Select[Any] = select(*columns).where(*where).order_by(*order_by)
+            #: The same query through the ORM (for a caller's session).
+            self.orm_statement: Select[Any] = select(model).where(*where).order_by(*order_by)
+        else:
+            if missing is None:
+                raise TypeError("a DetachedQuery with a parent needs missing=")
+            parent_model, link = parent
+            parent_mapper: Mapper[Any] = inspect(parent_model)
+            (parent_id,) = parent_mapper.primary_key
+            link_column = cast(ColumnElement[Any], link)
+            self.parent = parent_model
+            self.parent_key = str(getattr(link_column, "key", ""))
+            on = and_(link_column == parent_id, *where)
+            of_parent = parent_id == bindparam(self.parent_key)
+            parent_table = cast(Table, parent_mapper.local_table)
+            self.statement = (
+                select(*columns).select_from(parent_table).outerjoin(table, on).where(of_parent).order_by(*order_by)
+            )
+            self.orm_statement = (
+                select(model).select_from(parent_model).outerjoin(model, on).where(of_parent).order_by(*order_by)
+            )
+        self._columns = columns
         self._keys = tuple(mapper.get_property_by_column(column).key for column in columns)
         (primary,) = mapper.primary_key
         self._id_index = next(index for index, column in enumerate(columns) if column is primary)
-        self._new: Callable[[], M] = mapper.class_manager.new_instance
+        self._manager = mapper.class_manager
+        #: Builds instances from rows whose values SQLAlchemy already processed (the Core path).
+        self._processed: Builder = self._builder({})
+        self._plans: dict[Dialect, tuple[Prepared, Builder, Builder]] = {}
 
     def all(
         self,
@@ -65,20 +162,101 @@ class DetachedQuery(Generic[M]):
         """The matching instances; ``detached``: built from the Core rows (the session is the call's own).
 
         ``also``: further criteria of this call (a search whose conditions depend on its arguments).
+
+        Raises:
+            the ``missing`` error: with a ``parent``, that parent does not exist.
         """
         if not detached:
             orm = self.orm_statement.where(*also) if also else self.orm_statement
-            return list(session.scalars(orm, parameters))
+            instances = list(session.scalars(orm, parameters))
+            if self.parent is not None and instances and instances[0] is None:  # the NULL side of the join
+                return []
+            return self._of_parent(instances, parameters, list)
         core = self.statement.where(*also) if also else self.statement
-        return self._build(session.connection().execute(core, parameters).all())
+        return self._of_parent(session.connection().execute(core, parameters).all(), parameters, self._processed)
 
-    def _build(self, rows: Sequence[Any]) -> list[M]:
-        model, keys, id_index, new = self.model, self._keys, self._id_index, self._new
-        out: list[M] = []
-        append = out.append
-        for row in rows:
-            instance = new()
-            instance.__dict__.update(zip(keys, row, strict=True))
-            instance._sa_instance_state.key = (model, (row[id_index],), None)  # type: ignore[attr-defined]
-            append(instance)
-        return out
+    def whole(self, engine: Engine, parameters: Mapping[str, Any]) -> list[M]:
+        """The matching instances, read with :func:`whole_read` (no session; ``engine`` passes
+        :func:`supports_whole_read`): one statement, the parent's existence included.
+
+        Raises:
+            the ``missing`` error: with a ``parent``, that parent does not exist.
+            sqlalchemy.exc.DBAPIError: the driver failed.
+        """
+        plan = self._plans.get(engine.dialect)
+        if plan is None:
+            plan = self._plans[engine.dialect] = self._plan(engine.dialect)
+        prepared, fast, safe = plan
+        rows = whole_read(engine, prepared.sql, prepared.parameters(parameters))
+
+        def build(found: Sequence[Sequence[Any]]) -> list[Any]:
+            try:
+                return fast(found)
+            except (ValueError, TypeError):  # a value the inline parse does not take: the column types' own processing
+                return safe(found)
+
+        return self._of_parent(rows, parameters, build)
+
+    def _of_parent(
+        self, found: Sequence[Any], parameters: Mapping[str, Any], build: Callable[[Sequence[Any]], list[Any]]
+    ) -> list[M]:
+        """``build(found)``, after telling a missing parent (no row) from one with nothing listed (a ``NULL`` row)."""
+        if self.parent is not None:
+            if not found:
+                assert self._missing is not None
+                raise self._missing(self.parent, parameters[self.parent_key])
+            first = found[0]
+            if not isinstance(first, self.model) and first[self._id_index] is None:  # a row of NULLs
+                return []
+        return cast(list[M], build(found))
+
+    def _plan(self, dialect: Dialect) -> tuple[Prepared, Builder, Builder]:
+        """The statement compiled for ``dialect``, and the builders of the driver's rows: fast and safe."""
+        prepared = prepare(self.statement, dialect)
+        processors = {
+            index: process for index, process in enumerate(prepared.results) if process is not None
+        }  # the column types' own result processing: the safe builder, and the fast one's fallback
+        safe = self._builder({index: f"P{index}(c{index})" for index in processors}, processors)
+        if dialect.name != "sqlite":
+            return prepared, safe, safe
+        inline: dict[int, str] = {}
+        for index, column in enumerate(self._columns):
+            if index not in processors:
+                continue
+            value = f"c{index}"
+            if isinstance(column.type, UTCDateTime):
+                # as UTCDateTime reads SQLite's stored text: naive UTC text + "+00:00", one parse
+                parse = f"(parse({value} + '+00:00') if len({value}) in LENGTHS else P{index}({value}))"
+                inline[index] = f"(None if {value} is None else {parse})" if column.nullable else parse
+            else:
+                inline[index] = f"P{index}({value})"
+        return prepared, self._builder(inline, processors), safe
+
+    def _builder(self, expressions: Mapping[int, str], processors: Mapping[int, Any] | None = None) -> Builder:
+        """A function building the instances of a list of rows, each value through ``expressions[index]``
+        (``c<index>`` is the driver's value, ``P<index>`` that column's processor) or as it is."""
+        names = [f"c{index}" for index in range(len(self._keys))]
+        values = ", ".join(f"{key!r}: {expressions.get(index, names[index])}" for index, key in enumerate(self._keys))
+        source = (
+            "def build(rows):\n"
+            "    out = []\n"
+            "    append = out.append\n"
+            f"    for {', '.join(names)}, in rows:\n"
+            "        instance = new(model)\n"
+            "        state = State(instance, manager)\n"
+            f"        state.key = (model, (c{self._id_index},), None)\n"
+            f"        instance.__dict__.update({{'_sa_instance_state': state, {values}}})\n"
+            "        append(instance)\n"
+            "    return out\n"
+        )
+        namespace: dict[str, Any] = {
+            "new": self.model.__new__,
+            "model": self.model,
+            "State": InstanceState,
+            "manager": self._manager,
+            "parse": datetime.fromisoformat,
+            "LENGTHS": SQLITE_TEXT_LENGTHS,
+            **{f"P{index}": process for index, process in (processors or {}).items()},
+        }
+        exec(compile(source, f"<row builder of {self.model.__name__}>", "exec"), namespace)  # noqa: S102
+        return cast(Builder, namespace["build"])

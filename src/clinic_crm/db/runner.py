@@ -23,10 +23,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic_crm.db import driver_error
 from clinic_crm.errors import ValidationError
 
 __all__ = ["Guard", "Runner", "session_transaction"]
@@ -145,12 +145,4 @@ class Runner:
 
     def _wrap(self, exc: Exception, dropped: bool) -> BaseException:
         """The driver's error as SQLAlchemy wraps it (``OperationalError`` …), without SQL or parameters."""
-        return sa_exc.DBAPIError.instance(
-            None,
-            None,
-            exc,
-            self.dialect.loaded_dbapi.Error,
-            hide_parameters=True,
-            connection_invalidated=dropped,
-            dialect=self.dialect,
-        )
+        return driver_error(self.dialect, exc, dropped=dropped)

@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 from clinic_crm.errors import NaiveDatetimeError
 
-__all__ = ["NAMING_CONVENTION", "metadata", "Base", "UTCDateTime"]
+__all__ = ["NAMING_CONVENTION", "metadata", "Base", "UTCDateTime", "SQLITE_TEXT_LENGTHS"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -64,21 +64,36 @@ class UTCDateTime(TypeDecorator[datetime]):
         return instant.astimezone(UTC)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], datetime | None] | None:
-        """:meth:`process_result_value` after the dialect's own parsing; on SQLite fused into one fast parse.
+        """:meth:`process_result_value` after the dialect's own parsing, with a fast path on each database.
 
         SQLite hands back the stored text (``YYYY-MM-DD HH:MM:SS[.ffffff]``, naive UTC): reading it as
         ``<text>+00:00`` gives the same aware instant as parsing it and then ``replace(tzinfo=UTC)``, in a
         fraction of the time (the ``replace`` costs most).  Any other text goes through the general path.
+
+        PostgreSQL (psycopg, session time zone pinned to UTC by :func:`clinic_crm.db.create_crm_engine`) already
+        hands back aware datetimes whose ``tzinfo`` is ``datetime.UTC``: those pass through untouched; any other
+        zone (a host engine with another session time zone) is converted.
         """
         general = super().result_processor(dialect, coltype)
-        if dialect.name != "sqlite" or general is None:
+        if dialect.name != "sqlite":
+            if self.impl_instance.result_processor(dialect, coltype) is not None:
+                return general  # the driver's values need the dialect's own processing first
+            convert = self.process_result_value
+
+            def aware_utc(value: Any) -> datetime | None:
+                if value is None or (type(value) is datetime and value.tzinfo is UTC):
+                    return value
+                return convert(value, dialect)
+
+            return aware_utc
+        if general is None:
             return general
         parse = datetime.fromisoformat
 
         def process(value: Any) -> datetime | None:
             if value is None:
                 return None
-            if type(value) is str and len(value) in _NAIVE_LENGTHS:
+            if type(value) is str and len(value) in SQLITE_TEXT_LENGTHS:
                 try:
                     return parse(value + "+00:00")
                 except ValueError:
@@ -89,4 +104,4 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 #: Lengths of the naive texts SQLite stores: ``YYYY-MM-DD HH:MM:SS`` with or without ``.ffffff``.
-_NAIVE_LENGTHS = frozenset({19, 26})
+SQLITE_TEXT_LENGTHS = frozenset({19, 26})

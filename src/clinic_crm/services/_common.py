@@ -19,6 +19,7 @@ __all__ = [
     "check_id",
     "check_arguments",
     "get_or_404",
+    "not_found",
     "require_text",
     "optional_text",
     "claim_run_clock",
@@ -117,11 +118,16 @@ def get_or_404(session: Session, model: type[M], ident: object, *, for_update: b
     if isinstance(ident, bool) or not isinstance(ident, int):
         raise ValidationError(f"{model.__name__.lower()} id must be an integer", field="id")
     if not 1 <= ident <= MAX_ID:
-        raise NotFound(f"no {model.__name__.lower()} with id {ident}")
+        raise not_found(model, ident)
     row = session.get(model, ident, with_for_update=for_update or None)
     if row is None:
-        raise NotFound(f"no {model.__name__.lower()} with id {ident}")
+        raise not_found(model, ident)
     return row
+
+
+def not_found(model: type[object], ident: int) -> NotFound:
+    """The ``NotFound`` for a missing row of ``model``: names the model and the id, never the row's data."""
+    return NotFound(f"no {model.__name__.lower()} with id {ident}")
 
 
 def require_text(value: object, field: str, *, max_length: int = 200) -> str:

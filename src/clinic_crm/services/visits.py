@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from statistics import median
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import Engine, case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from clinic_crm.api._unit import owns_read, reads
+from clinic_crm.api._unit import owns_read, reads, sessionless
 from clinic_crm.db.detached import DetachedQuery
 from clinic_crm.errors import InvalidTransition, ValidationError
 from clinic_crm.models import VISIT_STATUSES, VISIT_TRANSITIONS, Clinic, Patient, Reminder, Visit
-from clinic_crm.services._common import MAX_ID, get_or_404, optional_text, require_text
+from clinic_crm.services._common import MAX_ID, get_or_404, not_found, optional_text, require_text
 from clinic_crm.services.aggregates import check_interval
 from clinic_crm.values import aware, check_choice, utc
 
@@ -231,22 +231,27 @@ def reschedule(session: Session, visit_id: int, *, starts_at: datetime, at: date
 
 
 #: Built once: a list call pays for its query and its rows, not for building the statement or loading them.
+#: Read from the patient's row, so one statement also tells an unknown patient from one without visits.
 _HISTORY = DetachedQuery(
     Visit,
-    where=(col(Visit.patient_id) == bindparam("patient_id"),),
+    parent=(Patient, col(Visit.patient_id)),
+    missing=not_found,
     order_by=(col(Visit.starts_at).desc(), col(Visit.id).desc()),
 )
 
 
+def _history_without_session(engine: Engine, patient_id: int) -> list[Visit]:
+    """:func:`visit_history` as one statement on a pooled driver connection (see ``api._unit.sessionless``)."""
+    return _HISTORY.whole(engine, {"patient_id": patient_id})
+
+
+@sessionless(_history_without_session)
 @reads
 def visit_history(session: Session, patient_id: int) -> list[Visit]:
     """The patient's visits, newest first.  Raises ``NotFound`` for an unknown patient."""
-    if type(patient_id) is int and 1 <= patient_id <= MAX_ID:
-        visits = _HISTORY.all(session, {"patient_id": patient_id}, detached=owns_read(session))
-        if visits:  # the patient exists: no second query
-            return visits
-    get_or_404(session, Patient, patient_id)  # a bad id or an unknown patient raises; else a patient without visits
-    return []
+    if type(patient_id) is not int or not 1 <= patient_id <= MAX_ID:
+        get_or_404(session, Patient, patient_id)  # a bad id raises as any lookup's does
+    return _HISTORY.all(session, {"patient_id": patient_id}, detached=owns_read(session))
 
 
 @dataclass(frozen=True, slots=True)

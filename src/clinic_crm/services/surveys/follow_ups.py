@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Engine, bindparam, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from clinic_crm.api._unit import owns_read, reads
+from clinic_crm.api._unit import owns_read, reads, sessionless
 from clinic_crm.db.detached import DetachedQuery
 from clinic_crm.errors import Conflict, ValidationError
 from clinic_crm.models import Clinic, FollowUp
-from clinic_crm.services._common import MAX_ID, get_or_404, require_text
+from clinic_crm.services._common import MAX_ID, get_or_404, not_found, require_text
 from clinic_crm.services.clinics import clinic_add_working_days
 from clinic_crm.services.surveys.questions import CheckedAnswer
 from clinic_crm.values import aware, utc
@@ -70,6 +71,39 @@ def open_follow_up(
     return follow_up
 
 
+def _follow_ups_without_session(
+    engine: Engine, clinic_id: int, *, overdue: bool = False, now: datetime | None = None
+) -> list[FollowUp]:
+    """:func:`list_follow_ups` as one statement on a pooled driver connection (see ``api._unit.sessionless``)."""
+    query, parameters = _query(clinic_id, overdue, now)
+    return query.whole(engine, parameters)
+
+
+def _query(clinic_id: int, overdue: bool, now: datetime | None) -> tuple[DetachedQuery[FollowUp], dict[str, Any]]:
+    """The query of a follow-up list and its parameters (``now`` checked even when not ``overdue``)."""
+    when = utc(now)
+    if overdue:
+        return _OVERDUE, {"clinic_id": clinic_id, "now": when}
+    return _OPEN, {"clinic_id": clinic_id}
+
+
+#: Built once: a list call pays for its query and its rows, not for building the statement or loading them.
+#: Read from the clinic's row, so one statement also tells an unknown clinic from one with nothing open.
+_ORDER = (col(FollowUp.due_at), col(FollowUp.id))
+_PARENT = (Clinic, col(FollowUp.clinic_id))
+_OPEN = DetachedQuery(
+    FollowUp, parent=_PARENT, missing=not_found, where=(col(FollowUp.closed_at).is_(None),), order_by=_ORDER
+)
+_OVERDUE = DetachedQuery(
+    FollowUp,
+    parent=_PARENT,
+    missing=not_found,
+    where=(col(FollowUp.closed_at).is_(None), col(FollowUp.due_at) < bindparam("now")),
+    order_by=_ORDER,
+)
+
+
+@sessionless(_follow_ups_without_session)
 @reads
 def list_follow_ups(
     session: Session, clinic_id: int, *, overdue: bool = False, now: datetime | None = None
@@ -83,24 +117,10 @@ def list_follow_ups(
         NotFound: no such clinic.
         NaiveDatetimeError: ``now`` is naive.
     """
-    when = utc(now)
-    if type(clinic_id) is int and 1 <= clinic_id <= MAX_ID:
-        detached = owns_read(session)
-        if overdue:
-            found = _OVERDUE.all(session, {"clinic_id": clinic_id, "now": when}, detached=detached)
-        else:
-            found = _OPEN.all(session, {"clinic_id": clinic_id}, detached=detached)
-        if found:  # the clinic exists: no second query
-            return found
-    get_or_404(session, Clinic, clinic_id)  # a bad id or an unknown clinic raises; else nothing open
-    return []
-
-
-#: Built once: a list call pays for its query and its rows, not for building the statement or loading them.
-_OPEN_WHERE = (col(FollowUp.clinic_id) == bindparam("clinic_id"), col(FollowUp.closed_at).is_(None))
-_ORDER = (col(FollowUp.due_at), col(FollowUp.id))
-_OPEN = DetachedQuery(FollowUp, where=_OPEN_WHERE, order_by=_ORDER)
-_OVERDUE = DetachedQuery(FollowUp, where=(*_OPEN_WHERE, col(FollowUp.due_at) < bindparam("now")), order_by=_ORDER)
+    query, parameters = _query(clinic_id, overdue, now)
+    if type(clinic_id) is not int or not 1 <= clinic_id <= MAX_ID:
+        get_or_404(session, Clinic, clinic_id)  # a bad id raises as any lookup's does
+    return query.all(session, parameters, detached=owns_read(session))
 
 
 def close_follow_up(session: Session, follow_up_id: int, *, note: str, at: datetime) -> FollowUp:
