@@ -28,7 +28,7 @@ the rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Engine, Select, Table, and_, bindparam, inspect, select
@@ -192,8 +192,8 @@ class DetachedQuery(Generic[M]):
         def build(found: Sequence[Sequence[Any]]) -> list[Any]:
             try:
                 return fast(found)
-            except (ValueError, TypeError):  # a value the inline parse does not take: the column types' own processing
-                return safe(found)
+            except (ValueError, TypeError, AttributeError):
+                return safe(found)  # a value the inline conversion does not take: the column types' own processing
 
         return self._of_parent(rows, parameters, build)
 
@@ -217,17 +217,18 @@ class DetachedQuery(Generic[M]):
             index: process for index, process in enumerate(prepared.results) if process is not None
         }  # the column types' own result processing: the safe builder, and the fast one's fallback
         safe = self._builder({index: f"P{index}(c{index})" for index in processors}, processors)
-        if dialect.name != "sqlite":
-            return prepared, safe, safe
         inline: dict[int, str] = {}
         for index, column in enumerate(self._columns):
             if index not in processors:
                 continue
             value = f"c{index}"
-            if isinstance(column.type, UTCDateTime):
+            if isinstance(column.type, UTCDateTime) and dialect.name == "sqlite":
                 # as UTCDateTime reads SQLite's stored text: naive UTC text + "+00:00", one parse
                 parse = f"(parse({value} + '+00:00') if len({value}) in LENGTHS else P{index}({value}))"
                 inline[index] = f"(None if {value} is None else {parse})" if column.nullable else parse
+            elif isinstance(column.type, UTCDateTime):
+                # as UTCDateTime reads psycopg's aware datetimes: one already in UTC passes through
+                inline[index] = f"({value} if {value} is None or {value}.tzinfo is UTC else P{index}({value}))"
             else:
                 inline[index] = f"P{index}({value})"
         return prepared, self._builder(inline, processors), safe
@@ -237,12 +238,18 @@ class DetachedQuery(Generic[M]):
         (``c<index>`` is the driver's value, ``P<index>`` that column's processor) or as it is."""
         names = [f"c{index}" for index in range(len(self._keys))]
         values = ", ".join(f"{key!r}: {expressions.get(index, names[index])}" for index, key in enumerate(self._keys))
+        slots, fresh = _slot_defaults(self.model)
+        create = "        instance = new(model)\n"
+        if slots is not None:  # what the model's __new__ would set, without its call and attribute lookups
+            create = "        instance = bare(model)\n" + "".join(
+                f"        S{index}(instance, {fresh[index]})\n" for index in range(len(slots))
+            )
         source = (
             "def build(rows):\n"
             "    out = []\n"
             "    append = out.append\n"
             f"    for {', '.join(names)}, in rows:\n"
-            "        instance = new(model)\n"
+            f"{create}"
             "        state = State(instance, manager)\n"
             f"        state.key = (model, (c{self._id_index},), None)\n"
             f"        instance.__dict__.update({{'_sa_instance_state': state, {values}}})\n"
@@ -251,12 +258,52 @@ class DetachedQuery(Generic[M]):
         )
         namespace: dict[str, Any] = {
             "new": self.model.__new__,
+            "bare": object.__new__,
+            **{f"S{index}": setter for index, setter in enumerate(slots or ())},
             "model": self.model,
             "State": InstanceState,
             "manager": self._manager,
             "parse": datetime.fromisoformat,
+            "UTC": UTC,
             "LENGTHS": SQLITE_TEXT_LENGTHS,
             **{f"P{index}": process for index, process in (processors or {}).items()},
         }
         exec(compile(source, f"<row builder of {self.model.__name__}>", "exec"), namespace)  # noqa: S102
         return cast(Builder, namespace["build"])
+
+
+def _slot_defaults(model: type[Any]) -> tuple[list[Callable[[Any, Any], None]] | None, list[str]]:
+    """How ``model.__new__(model)`` sets up an instance's slots, when that is all it does: their setters and the
+    source of each fresh value (``set()``, ``None``…); ``None`` when it does anything else.
+
+    SQLModel's ``__new__`` only gives pydantic's slots their empty values (the ORM's loading calls it, not
+    ``__init__``); the row builders give them the same values directly.  Decided from a probe instance, so a
+    model or a SQLModel version whose ``__new__`` does more keeps calling it.
+    """
+    probe: Any = cast(Any, model).__new__(model)
+    if probe.__dict__:
+        return None, []
+    setters: list[Callable[[Any, Any], None]] = []
+    fresh: list[str] = []
+    seen: set[str] = set()
+    for klass in model.__mro__:
+        names = klass.__dict__.get("__slots__", ())
+        for name in (names,) if isinstance(names, str) else names:
+            descriptor: Any = klass.__dict__.get(name)
+            if name in seen or name == "__dict__" or not hasattr(descriptor, "__set__"):
+                continue
+            seen.add(name)
+            try:
+                value = getattr(probe, name)
+            except AttributeError:
+                continue  # left unset by __new__
+            literal = _EMPTY.get(type(value))
+            if literal is None or (value is not None and len(value) != 0):
+                return None, []
+            setters.append(descriptor.__set__)
+            fresh.append(literal)
+    return setters, fresh
+
+
+#: The empty values a model's ``__new__`` may give its slots, as source text making a fresh one.
+_EMPTY: dict[type[Any], str] = {type(None): "None", set: "set()", dict: "{}", list: "[]"}
