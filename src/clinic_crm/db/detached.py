@@ -19,10 +19,12 @@ Three ways to run it, from the cheapest:
   ``crm.bind(session)``): the same statement through the ORM, so the instances belong to the caller's session as
   any other call's do.
 
-A query with a ``parent`` (the patient of a visit history, the clinic of a follow-up list) reads from the parent's
-row with a ``LEFT OUTER JOIN`` to the listed rows, so one statement tells the three cases apart: no row — the
-parent does not exist (``missing`` is raised); one row of ``NULL``\\ s — it exists and has nothing listed; else
-the rows.
+A query with a ``parent`` (the patient of a visit history, the clinic of a follow-up list) also tells, in the same
+statement, whether that parent exists: ``<the rows> UNION ALL SELECT NULL, … WHERE NOT EXISTS (<the parent's row>)``.
+A row of ``NULL``\\ s — the parent does not exist (``missing`` is raised); no row — it exists and has nothing
+listed; else the rows.  (A ``LEFT OUTER JOIN`` from the parent's row says the same, but SQLite, once ``ANALYZE``
+found a small parent table, scans it and then sorts the rows in a temporary B-tree; the ``UNION ALL`` keeps the
+rows in their index's order, merged with the one-row branch.)
 """
 
 from __future__ import annotations
@@ -31,10 +33,24 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Engine, Select, Table, and_, bindparam, inspect, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Engine,
+    Select,
+    Table,
+    UnaryExpression,
+    bindparam,
+    exists,
+    inspect,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Mapper, Session
 from sqlalchemy.orm.state import InstanceState
+from sqlalchemy.sql import operators
 
 from clinic_crm.db import driver_error
 from clinic_crm.db.prepared import Prepared, prepare
@@ -121,9 +137,9 @@ class DetachedQuery(Generic[M]):
         self._missing = missing
         if parent is None:
             #: The Core statement (rows as tuples, in the table's column order).
-            self.statement: Select[Any] = select(*columns).where(*where).order_by(*order_by)
+            self.statement: Select[Any] | CompoundSelect[Any] = select(*columns).where(*where).order_by(*order_by)
             #: The same query through the ORM (for a caller's session).
-            self.orm_statement: Select[Any] = select(model).where(*where).order_by(*order_by)
+            self.orm_statement: Select[Any] | Any = select(model).where(*where).order_by(*order_by)
         else:
             if missing is None:
                 raise TypeError("a DetachedQuery with a parent needs missing=")
@@ -133,15 +149,14 @@ class DetachedQuery(Generic[M]):
             link_column = cast(ColumnElement[Any], link)
             self.parent = parent_model
             self.parent_key = str(getattr(link_column, "key", ""))
-            on = and_(link_column == parent_id, *where)
-            of_parent = parent_id == bindparam(self.parent_key)
-            parent_table = cast(Table, parent_mapper.local_table)
-            self.statement = (
-                select(*columns).select_from(parent_table).outerjoin(table, on).where(of_parent).order_by(*order_by)
+            of_parent: Any = bindparam(self.parent_key)
+            rows = select(*columns).where(link_column == of_parent, *where)
+            missing_row = select(*(null().label(column.name) for column in columns)).where(
+                ~exists().where(parent_id == of_parent)
             )
-            self.orm_statement = (
-                select(model).select_from(parent_model).outerjoin(model, on).where(of_parent).order_by(*order_by)
-            )
+            compound: CompoundSelect[Any] = union_all(rows, missing_row)
+            self.statement = compound.order_by(*_by_name(compound, order_by))
+            self.orm_statement = select(model).from_statement(self.statement)
         self._columns = columns
         self._keys = tuple(mapper.get_property_by_column(column).key for column in columns)
         (primary,) = mapper.primary_key
@@ -161,18 +176,22 @@ class DetachedQuery(Generic[M]):
     ) -> list[M]:
         """The matching instances; ``detached``: built from the Core rows (the session is the call's own).
 
-        ``also``: further criteria of this call (a search whose conditions depend on its arguments).
+        ``also``: further criteria of this call (a search whose conditions depend on its arguments; not with a
+        ``parent``).
 
         Raises:
             the ``missing`` error: with a ``parent``, that parent does not exist.
         """
+        if also and self.parent is not None:
+            raise TypeError("also= is for a DetachedQuery without a parent")
         if not detached:
             orm = self.orm_statement.where(*also) if also else self.orm_statement
             instances = list(session.scalars(orm, parameters))
-            if self.parent is not None and instances and instances[0] is None:  # the NULL side of the join
-                return []
-            return self._of_parent(instances, parameters, list)
-        core = self.statement.where(*also) if also else self.statement
+            if self.parent is not None and None in instances:  # the ORM's None for the row of NULLs
+                assert self._missing is not None
+                raise self._missing(self.parent, parameters[self.parent_key])
+            return instances
+        core: Any = self.statement.where(*also) if also and isinstance(self.statement, Select) else self.statement
         return self._of_parent(session.connection().execute(core, parameters).all(), parameters, self._processed)
 
     def whole(self, engine: Engine, parameters: Mapping[str, Any]) -> list[M]:
@@ -200,14 +219,13 @@ class DetachedQuery(Generic[M]):
     def _of_parent(
         self, found: Sequence[Any], parameters: Mapping[str, Any], build: Callable[[Sequence[Any]], list[Any]]
     ) -> list[M]:
-        """``build(found)``, after telling a missing parent (no row) from one with nothing listed (a ``NULL`` row)."""
-        if self.parent is not None:
-            if not found:
+        """``build(found)``, after raising ``missing`` when ``found`` holds the row of ``NULL``\\ s (first or last:
+        where the database sorts ``NULL``)."""
+        if self.parent is not None and found:
+            key = self._id_index
+            if found[0][key] is None or found[-1][key] is None:
                 assert self._missing is not None
                 raise self._missing(self.parent, parameters[self.parent_key])
-            first = found[0]
-            if not isinstance(first, self.model) and first[self._id_index] is None:  # a row of NULLs
-                return []
         return cast(list[M], build(found))
 
     def _plan(self, dialect: Dialect) -> tuple[Prepared, Builder, Builder]:
@@ -270,6 +288,21 @@ class DetachedQuery(Generic[M]):
         }
         exec(compile(source, f"<row builder of {self.model.__name__}>", "exec"), namespace)  # noqa: S102
         return cast(Builder, namespace["build"])
+
+
+def _by_name(
+    compound: CompoundSelect[Any], order_by: tuple[ColumnElement[Any] | Mapped[Any], ...]
+) -> list[ColumnElement[Any]]:
+    """``order_by`` (columns of the first branch, maybe ``.desc()``) as the compound's own columns: a
+    ``UNION``'s ``ORDER BY`` names its result columns."""
+    out: list[ColumnElement[Any]] = []
+    for term in order_by:
+        element: Any = term
+        descending = isinstance(element, UnaryExpression) and element.modifier is operators.desc_op
+        column = element.element if isinstance(element, UnaryExpression) else element
+        own = compound.selected_columns[column.name]
+        out.append(own.desc() if descending else own)
+    return out
 
 
 def _slot_defaults(model: type[Any]) -> tuple[list[Callable[[Any, Any], None]] | None, list[str]]:

@@ -231,7 +231,7 @@ def reschedule(session: Session, visit_id: int, *, starts_at: datetime, at: date
 
 
 #: Built once: a list call pays for its query and its rows, not for building the statement or loading them.
-#: Read from the patient's row, so one statement also tells an unknown patient from one without visits.
+#: With its parent: the same statement also tells an unknown patient from one without visits (db/detached.py).
 _HISTORY = DetachedQuery(
     Visit,
     parent=(Patient, col(Visit.patient_id)),

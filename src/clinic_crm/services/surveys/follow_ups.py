@@ -88,7 +88,7 @@ def _query(clinic_id: int, overdue: bool, now: datetime | None) -> tuple[Detache
 
 
 #: Built once: a list call pays for its query and its rows, not for building the statement or loading them.
-#: Read from the clinic's row, so one statement also tells an unknown clinic from one with nothing open.
+#: With its parent: the same statement also tells an unknown clinic from one with nothing open (db/detached.py).
 _ORDER = (col(FollowUp.due_at), col(FollowUp.id))
 _PARENT = (Clinic, col(FollowUp.clinic_id))
 _OPEN = DetachedQuery(
