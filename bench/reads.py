@@ -19,6 +19,7 @@ bulk-loaded on the raw driver (SQLite's FTS5 triggers and PostgreSQL's GIN index
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sqlite3
 import tempfile
@@ -104,6 +105,11 @@ def seed(crm: ClinicCRM, rows: int, url: str) -> tuple[int, int, int]:
         invitation = crm.surveys.invite(survey.id, visit_id=visit.id, at=visit.starts_at + timedelta(hours=1))
         crm.surveys.submit(invitation.token, {"nps": 3}, at=visit.starts_at + timedelta(hours=2))
     return clinic.id, patient.id, survey.id
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min), printed beside the ratios (a shared machine moves them)."""
+    return "load " + " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def best_of(runs: int, calls: int, fn: Callable[[], object]) -> float:
@@ -226,7 +232,7 @@ def bench(url: str, rows: int, rounds: int) -> None:
         close_h()
         close_f()
         for label, lib, raw in (("visits.history 50", lib_h, raw_h), ("follow_ups(overdue) 200", lib_f, raw_f)):
-            print(f"{label}: {lib * 1e3:.2f} ms vs raw {raw * 1e3:.2f} ms = {lib / raw:.2f}x")
+            print(f"{label}: {lib * 1e3:.2f} ms vs raw {raw * 1e3:.2f} ms = {lib / raw:.2f}x ({load()})")
 
         def get() -> object:
             return crm.patients.get(patient_id)
@@ -254,7 +260,7 @@ def main() -> None:
     parser.add_argument("--pg", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     rows = 10_000 if args.quick else args.rows
-    print("machine: shared and loaded (2 cores); figures are best-of, library and raw interleaved")
+    print(f"{os.cpu_count()} CPUs, {load()}; figures are best-of, library and raw interleaved")
     if not args.pg:
         with tempfile.TemporaryDirectory() as tmp:
             bench(f"sqlite:///{Path(tmp) / 'reads.db'}", rows, args.rounds)
