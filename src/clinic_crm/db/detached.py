@@ -50,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Mapper, Session
 from sqlalchemy.orm.state import InstanceState
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlalchemy.sql import operators
 
 from clinic_crm.db import driver_error
@@ -68,7 +69,15 @@ Builder = Callable[[Sequence[Sequence[Any]]], list[Any]]
 
 
 def supports_whole_read(engine: Engine) -> bool:
-    """Whether :func:`whole_read` runs on ``engine``'s driver (SQLite's ``sqlite3``, PostgreSQL's psycopg 3)."""
+    """Whether :func:`whole_read` runs on ``engine``: SQLite's ``sqlite3`` or PostgreSQL's psycopg 3, and a pool
+    whose checkouts never share a connection.
+
+    A pool that hands one connection to every checkout (``StaticPool``, as for ``sqlite://`` in memory;
+    ``SingletonThreadPool``) is left out: returning the read's checkout resets (rolls back) that shared
+    connection, which would end a transaction another checkout still has open on it.
+    """
+    if isinstance(engine.pool, (StaticPool, SingletonThreadPool)):
+        return False
     return (engine.dialect.name, engine.dialect.driver) in _WHOLE_READ_DRIVERS
 
 
@@ -76,9 +85,10 @@ def whole_read(engine: Engine, sql: str, parameters: Any) -> list[Any]:
     """The rows of one read statement run on a pooled driver connection, outside any explicit transaction.
 
     One statement reads one consistent snapshot on both databases, so a read needs no ``BEGIN``/``COMMIT``: on
-    SQLite the connection is already in autocommit mode (:mod:`clinic_crm.db` takes transaction control away from
-    ``sqlite3``), so no lock beyond the statement's own read is taken; on PostgreSQL the connection is switched
-    to autocommit for the statement (client-side, no round trip), as SQLAlchemy's own pre-ping does.
+    SQLite no transaction is open on a connection checked out of the pool and ``sqlite3`` opens none for a
+    ``SELECT`` (:mod:`clinic_crm.db` even takes transaction control away from it), so the statement takes no lock
+    beyond its own read; on PostgreSQL the connection is switched to autocommit for the statement (client-side, no
+    round trip), as SQLAlchemy's own pre-ping does.  ``engine`` must pass :func:`supports_whole_read`.
 
     Raises:
         sqlalchemy.exc.DBAPIError: the driver failed (wrapped, without SQL or parameters; a dropped connection

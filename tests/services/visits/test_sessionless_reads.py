@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, event, inspect, text
 
 from clinic_crm import ClinicCRM, DatabaseUnavailable, NotFound
+from clinic_crm.db.detached import supports_whole_read
 from clinic_crm.models import Clinic, FollowUp, Visit
 from clinic_crm.testing import complete_visit
 
@@ -177,3 +178,18 @@ def test_an_unmigrated_database_says_so(tmp_path: Path) -> None:
         assert raised.value.retryable is False
         with pytest.raises(DatabaseUnavailable, match="migrate"):
             crm.surveys.follow_ups(1)
+
+
+def test_a_shared_in_memory_connection_keeps_the_session_path() -> None:
+    """``sqlite://`` hands its one connection to every checkout: returning a session-free read's checkout would
+    roll back a transaction still open on it, so reads there keep the session path (which refuses to nest)."""
+    with ClinicCRM("sqlite://") as crm:
+        crm.migrate()
+        assert not supports_whole_read(crm.engine)
+        clinic = crm.clinics.create("A", timezone="Asia/Taipei", locale="zh_TW", region="TW")
+        patient = crm.patients.register(clinic.id, family_name="Lin", given_name="Mei")
+        assert crm.visits.history(patient.id) == []
+        with pytest.raises(DatabaseUnavailable), crm.transaction() as tx:
+            tx.clinics.create("B", timezone="Asia/Taipei", locale="zh_TW", region="TW")
+            crm.visits.history(patient.id)  # the facade, not tx: a second transaction on the same connection
+        assert [c.name for c in crm.clinics.list()] == ["A"]  # nothing of the transaction half-kept
