@@ -18,8 +18,8 @@ Words of one or two characters give no trigram; revision 0014 indexes them too:
   space-free substring of the text occurs in its first part, ``family || given``, which is followed by at
   least two characters (``' '`` and the family name, or two spaces).  So the candidates are the rowids of the
   terms in ``[word, successor(word))``, the word folded as the tokenizer folds (:func:`fts_fold`).
-* PostgreSQL: a GIN index on ``patient_name_grams(lower(…))``, an IMMUTABLE SQL function giving every one- and
-  two-character substring of the text that holds no space; the query asks ``… @> ARRAY[word, …]``.
+* PostgreSQL: a GIN index on ``patient_name_grams(lower(…))``, an IMMUTABLE PL/pgSQL function giving every
+  one- and two-character substring of the text that holds no space; the query asks ``… @> ARRAY[word, …]``.
 
 Where revision 0014 has not run (or FTS5 is missing), short words are matched without an index (a scan).
 Every index only narrows the candidates; the exact match decides.
