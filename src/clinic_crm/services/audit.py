@@ -27,7 +27,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from clinic_crm.api._unit import actor_of, deferred_writes, reads
-from clinic_crm.db.copy import copy_rows, uses_copy
+from clinic_crm.db.copy import copy_rows, copy_types, uses_copy
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import AUDIT_ACTIONS, AuditEvent, AuditHead
 from clinic_crm.services._common import check_id
@@ -78,6 +78,7 @@ class _Sql:
         self.sql = f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES {self.group}"
         # PostgreSQL with psycopg 3: COPY for large batches (an import), as the import itself does
         self.copy = uses_copy(dialect)
+        self.copy_types = copy_types(_EVENTS, _COLUMNS, dialect)  # binary COPY
         # PostgreSQL: a few events (a read) in one multi-row INSERT, one round trip instead of executemany's pipeline
         self.multi_row = dialect.name == "postgresql"
         self._multi: dict[int, str] = {}
@@ -167,7 +168,7 @@ def _write_events(session: Session, ids: list[int | None], actor: str, action: s
         append((last_id, stored_at, actor, action, patient_id, text, prev, digest))
         prev = digest
     if sql.copy and len(rows) >= _COPY_FROM:
-        copy_rows(connection, "audit_event", _COLUMNS, rows)
+        copy_rows(connection, "audit_event", _COLUMNS, rows, types=sql.copy_types)
     elif sql.multi_row and len(rows) < _COPY_FROM:
         connection.exec_driver_sql(sql.multi(len(rows)), tuple(value for row in rows for value in row))
     else:

@@ -22,7 +22,6 @@ from clinic_crm.services.import_rows import ImportReport, RowError
 __all__ = ["ChunkWriter"]
 
 _TABLE: Table = Patient.__table__  # type: ignore[attr-defined]
-_LOOKUP = "SELECT external_id, id FROM patient WHERE clinic_id = {} AND external_id"
 #: The oid of the sequence numbering patient ids.
 _SEQUENCE = "SELECT pg_get_serial_sequence('patient', 'id')::regclass::oid"
 
@@ -126,7 +125,8 @@ class ChunkWriter:
         """``{external_id: patient id}`` of this clinic's patients among ``external_ids`` (driver-level SELECT)."""
         if not external_ids:
             return {}
-        return dict(select_in(self.session.connection(), _LOOKUP, (self.clinic_id,), list(external_ids)))
+        connection = self.session.connection()
+        return dict(select_in(connection, "patient", "external_id", list(external_ids), {"clinic_id": self.clinic_id}))
 
     def _update(self, updates: dict[int, dict[str, Any]]) -> None:
         if not updates:
