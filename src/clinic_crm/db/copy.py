@@ -99,7 +99,7 @@ def select_in(
 
 
 def key_lookup_sql(table: str, key: str, where: Sequence[str]) -> str:
-    """PostgreSQL's look-up of many keys (psycopg markers: the keys' array, then ``where``'s values).
+    """PostgreSQL's look-up of many keys (psycopg markers: the keys' array, sent binary, then ``where``'s values).
 
     One probe per key, written so that only an index on ``(*where, key)`` can answer it cheaply: each probe asks
     for the first row at or after the key *in that index's order* (``ORDER BY … LIMIT 1``), and the outer query
@@ -113,7 +113,7 @@ def key_lookup_sql(table: str, key: str, where: Sequence[str]) -> str:
     order = ", ".join([*where, key])
     conditions = "".join(f"{column} = %s AND " for column in where)
     return (
-        f"SELECT wanted.key, found.id FROM unnest(%s::text[]) AS wanted(key) CROSS JOIN LATERAL "
+        f"SELECT wanted.key, found.id FROM unnest(%b::text[]) AS wanted(key) CROSS JOIN LATERAL "
         f"(SELECT id, {key} FROM {table} WHERE {conditions}{key} >= wanted.key "
         f"ORDER BY {order} LIMIT 1) AS found WHERE found.{key} = wanted.key"
     )

@@ -57,7 +57,7 @@ class ChunkWriter:
             # the id sequence is resolved once, here: named through pg_get_serial_sequence inside the numbering
             # query, PostgreSQL looked it up again for every row (a catalog search each, about 7x nextval itself)
             sequence = connection.exec_driver_sql(_SEQUENCE).scalar_one()
-            self.numbering = f"SELECT nextval({int(sequence)}::regclass) FROM generate_series(1, %(count)s)"
+            self.numbering = f"SELECT nextval({int(sequence)}::regclass) FROM generate_series(1, %s)"
 
     def write(
         self, numbers: list[int], cleaned: list[dict[str, Any]], report: ImportReport
@@ -117,7 +117,9 @@ class ChunkWriter:
             return []
         connection = self.session.connection()
         if self.numbering is not None:  # one round trip; the server calls nextval as a serial column's default does
-            return [int(value) for value in connection.exec_driver_sql(self.numbering, {"count": count}).scalars()]
+            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(self.numbering, (count,))  # the driver's rows as they come (no per-row result processing)
+            return [value for (value,) in cursor.fetchall()]
         start = int(connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM patient").scalar_one())
         return list(range(start + 1, start + 1 + count))
 
