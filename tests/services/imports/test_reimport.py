@@ -9,10 +9,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
-from clinic_crm import ClinicCRM
+from clinic_crm import ClinicCRM, DuplicatePatient
 from clinic_crm.models import Clinic
+from clinic_crm.services import import_writer
+from tests.conftest import count_rows
 from tests.services.imports.conftest import by_external_id
 
 HEADER = ["external_id", "family_name", "given_name", "phone", "email", "birth_date"]
@@ -91,4 +94,81 @@ def test_reimport_mixed_existing_new_and_repeated_ids(
             # created by the second file; a later row in another chunk updates it (E0600), one in its own chunk
             # is folded into the created row (E0650)
             assert actions == (["create", "update"] if patient.external_id == "E0600" else ["create"])
+    assert crm.audit.verify() is True
+
+
+def _count_lookups(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """The key sets the writer looks up, from now on."""
+    calls: list[set[str]] = []
+    original = import_writer.ChunkWriter._existing_ids
+
+    def counting(self: import_writer.ChunkWriter, keys: set[str]) -> dict[str, int]:
+        calls.append(set(keys))
+        return original(self, keys)
+
+    monkeypatch.setattr(import_writer.ChunkWriter, "_existing_ids", counting)
+    return calls
+
+
+def test_first_import_in_key_order_skips_the_look_up(
+    crm: ClinicCRM, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No external ids in the clinic yet and every chunk's keys after the previous chunks': nothing to look up."""
+    assert clinic.id is not None
+    crm.patients.register(clinic.id, family_name="無", given_name="編號")  # a patient without an external id
+    calls = _count_lookups(monkeypatch)
+    rows = [{"external_id": f"K{n:03d}", "family_name": "林", "given_name": f"{n}"} for n in range(10)]
+    rows.insert(3, {"external_id": "K001", "given_name": "again"})  # repeated in its own chunk
+    report = crm.patients.import_rows(clinic.id, rows, chunk_size=4)
+    assert (report.created, report.updated, report.rejected) == (10, 1, [])
+    assert calls == []
+    assert by_external_id(crm, clinic.id)["K001"].given_name == "again"
+    again = crm.patients.import_rows(clinic.id, [{"external_id": "K009", "given_name": "later"}])
+    assert (again.created, again.updated) == (0, 1) and calls == [{"K009"}]  # the clinic has external ids now
+
+
+@pytest.mark.parametrize(
+    ("keys", "looked_up"),
+    [
+        (["B", "C", "D", "B"], [{"D", "B"}]),  # a key of an earlier chunk again: looked up, and updated
+        (["B", "C", "A", "E"], [{"A", "E"}]),  # a key sorting before an earlier chunk's: looked up, created
+        (["B", "C", "C", "E"], [{"C", "E"}]),  # equal to the greatest earlier key: looked up, updated
+        (["B", "C", "Ca", "E"], []),  # after every earlier key: skipped
+    ],
+)
+def test_keys_out_of_order_are_looked_up(
+    crm: ClinicCRM, clinic: Clinic, monkeypatch: pytest.MonkeyPatch, keys: list[str], looked_up: list[set[str]]
+) -> None:
+    assert clinic.id is not None
+    calls = _count_lookups(monkeypatch)
+    rows = [{"external_id": key, "family_name": "林", "given_name": f"{n}"} for n, key in enumerate(keys)]
+    report = crm.patients.import_rows(clinic.id, rows, chunk_size=2)
+    assert calls == looked_up
+    distinct = len(set(keys))
+    assert (report.created, report.updated) == (distinct, len(keys) - distinct)
+    patients = by_external_id(crm, clinic.id)
+    assert sorted(key for key in patients if key is not None) == sorted(set(keys))
+    last = {key: str(n) for n, key in enumerate(keys)}
+    assert {key: patient.given_name for key, patient in patients.items()} == last
+    assert crm.audit.verify() is True
+
+
+def test_skipped_look_up_and_a_concurrent_writer_is_duplicate_patient(
+    crm: ClinicCRM, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An external id added by another writer after the import began (simulated: the clinic's start state is
+    read as "no external ids") makes the insert fail: DuplicatePatient, and nothing of the import is kept."""
+    assert clinic.id is not None
+    crm.patients.register(clinic.id, family_name="A", given_name="B", external_id="R1")
+    original = import_writer.ChunkWriter.__init__
+
+    def started_before_the_other_writer(self: import_writer.ChunkWriter, *args: Any) -> None:
+        original(self, *args)
+        self.had_external_ids = False
+
+    monkeypatch.setattr(import_writer.ChunkWriter, "__init__", started_before_the_other_writer)
+    rows = [{"external_id": key, "family_name": "C", "given_name": "D"} for key in ("R0", "R1")]
+    with pytest.raises(DuplicatePatient):
+        crm.patients.import_rows(clinic.id, rows)
+    assert count_rows(crm, "patient") == 1
     assert crm.audit.verify() is True
