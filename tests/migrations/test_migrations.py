@@ -15,7 +15,7 @@ from clinic_crm.models import metadata
 
 
 def _user_tables(engine: Engine) -> set[str]:
-    # the name search's FTS5 tables (SQLite) are not modelled: revision 0011 builds them with its own SQL
+    # the name search's FTS5 tables (SQLite) are not modelled: revisions 0011 and 0014 build them with their own SQL
     return {name for name in inspect(engine).get_table_names() if not is_search_object(name)} - {"alembic_version"}
 
 

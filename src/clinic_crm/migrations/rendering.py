@@ -24,8 +24,8 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Leave the name search's FTS5 table, its shadow tables and the trigram index out of schema comparisons.
+    """Leave the name search's FTS5 tables (shadow and vocabulary tables too) and GIN indexes out of comparisons.
 
-    They are built by revision 0011 with SQL the models cannot express (see ``clinic_crm.db.name_search``).
+    They are built by revisions 0011 and 0014 with SQL the models cannot express (see ``clinic_crm.db.name_search``).
     """
     return not is_search_object(name)

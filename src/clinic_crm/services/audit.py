@@ -4,8 +4,9 @@ Every writer goes through :func:`record_audit`: it locks the chain's tail (the o
 row: ``SELECT … FOR UPDATE`` on PostgreSQL; SQLite writers are already serialised by
 ``BEGIN IMMEDIATE``), numbers the new events after it, chains their hashes in Python and writes
 them with one driver-level INSERT (``executemany`` on SQLite; on PostgreSQL one multi-row ``VALUES`` for
-the few events of a read, ``COPY`` for a large batch), then moves the tail.  Event ids are therefore
-consecutive and their order is the chain's order.
+the few events of a read, ``COPY`` for a large batch), then moves the tail.  A call that records many batches (an
+import's chunks) uses :class:`AuditBatches`: the tail is locked and read once and moved once, at the end.
+Event ids are therefore consecutive and their order is the chain's order.
 
 ``hash = sha256(prev_hash + canonical)`` with ``canonical = "<id>\\x1f<patient_id>\\x1f" +
 JSON([at ISO UTC µs, actor, action, detail])``; the first event's ``prev_hash`` is 64 zeros.
@@ -23,17 +24,17 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from clinic_crm.api._unit import actor_of, deferred_writes, reads
-from clinic_crm.db.copy import copy_rows, uses_copy
+from clinic_crm.db.copy import copy_rows, copy_types, uses_copy
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import AUDIT_ACTIONS, AuditEvent, AuditHead
 from clinic_crm.services._common import check_id
 from clinic_crm.values import check_choice, utcnow
 
-__all__ = ["GENESIS", "record_audit", "audit_for_patient", "verify_audit", "canonical_detail"]
+__all__ = ["GENESIS", "AuditBatches", "record_audit", "audit_for_patient", "verify_audit", "canonical_detail"]
 
 #: ``prev_hash`` of the first event.
 GENESIS = "0" * 64
@@ -78,6 +79,7 @@ class _Sql:
         self.sql = f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES {self.group}"
         # PostgreSQL with psycopg 3: COPY for large batches (an import), as the import itself does
         self.copy = uses_copy(dialect)
+        self.copy_types = copy_types(_EVENTS, _COLUMNS, dialect)  # binary COPY
         # PostgreSQL: a few events (a read) in one multi-row INSERT, one round trip instead of executemany's pipeline
         self.multi_row = dialect.name == "postgresql"
         self._multi: dict[int, str] = {}
@@ -143,17 +145,36 @@ def record_audit(
 
 def _write_events(session: Session, ids: list[int | None], actor: str, action: str, text: str) -> int:
     """Append one chained event per id after the chain's tail (locked until commit) and move the tail."""
-    at = utcnow()
-    common = _common(at, actor, action, text)
     connection = session.connection()
+    tail = _lock_tail(connection)
+    tail = _append(session, tail, ids, actor, action, text)
+    _move_tail(connection, tail)
+    return len(ids)
+
+
+def _lock_tail(connection: Connection) -> tuple[int, str]:
+    """The chain's tail ``(last event id, its hash)``, locked until commit (``SELECT … FOR UPDATE``)."""
     head = connection.execute(
         select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
     ).first()
     if head is None:  # a schema made without the migration's seed row (SQLite writers are serialised)
         connection.execute(insert(_HEAD).values(id=1, last_id=0, last_hash=GENESIS))
-        last_id, prev = 0, GENESIS
-    else:
-        last_id, prev = int(head[0]), str(head[1])
+        return 0, GENESIS
+    return int(head[0]), str(head[1])
+
+
+def _move_tail(connection: Connection, tail: tuple[int, str]) -> None:
+    connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=tail[0], last_hash=tail[1]))
+
+
+def _append(
+    session: Session, tail: tuple[int, str], ids: list[int | None], actor: str, action: str, text: str
+) -> tuple[int, str]:
+    """Write one event per id chained after ``tail`` (one statement); return the new tail (not stored here)."""
+    at = utcnow()
+    common = _common(at, actor, action, text)
+    connection = session.connection()
+    last_id, prev = tail
     sql = _sql(session)
     stored_at = at if sql.at_processor is None else sql.at_processor(at)
     rows: list[tuple[Any, ...]] = []
@@ -167,13 +188,50 @@ def _write_events(session: Session, ids: list[int | None], actor: str, action: s
         append((last_id, stored_at, actor, action, patient_id, text, prev, digest))
         prev = digest
     if sql.copy and len(rows) >= _COPY_FROM:
-        copy_rows(connection, "audit_event", _COLUMNS, rows)
+        copy_rows(connection, "audit_event", _COLUMNS, rows, types=sql.copy_types)
     elif sql.multi_row and len(rows) < _COPY_FROM:
         connection.exec_driver_sql(sql.multi(len(rows)), tuple(value for row in rows for value in row))
     else:
         connection.exec_driver_sql(sql.sql, rows)
-    connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=last_id, last_hash=prev))
-    return len(rows)
+    return last_id, prev
+
+
+class AuditBatches:
+    """The events of one call that records many batches (an import's chunks), chained as :func:`record_audit` does.
+
+    The chain's tail is locked and read at the first batch and kept here; :meth:`close` moves it once, so each
+    batch costs one statement instead of three.  Nothing else may record events on the session between the first
+    batch and :meth:`close` (the tail in the database is stale meanwhile); an error in between must roll the
+    transaction (or the call's savepoint) back, as it does for every public call.  In a read-only call the
+    batches go through :func:`record_audit` (deferred).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.actor = actor_of(session)
+        self.deferred = deferred_writes(session) is not None
+        self.tail: tuple[int, str] | None = None
+
+    def record(self, patient_ids: Iterable[int | None], action: str, detail: Mapping[str, Any] | None = None) -> int:
+        """:func:`record_audit` for one batch: one event per id, appended after the previous batch's."""
+        if self.deferred:
+            return record_audit(self.session, patient_ids, action, detail)
+        check_choice(action, AUDIT_ACTIONS, "action")
+        ids = list(patient_ids)
+        if not ids:
+            return 0
+        text = canonical_detail(detail)
+        tail = self.tail
+        if tail is None:
+            tail = _lock_tail(self.session.connection())
+        self.tail = _append(self.session, tail, ids, self.actor, action, text)
+        return len(ids)
+
+    def close(self) -> None:
+        """Move the chain's tail after the last batch (nothing to do when no batch was written)."""
+        if self.tail is not None:
+            _move_tail(self.session.connection(), self.tail)
+            self.tail = None
 
 
 @reads

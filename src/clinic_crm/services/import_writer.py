@@ -1,9 +1,10 @@
 """The import's writer: applies chunks of cleaned patient rows of one clinic, set-based.
 
-Per chunk: one look-up of the chunk's external ids, one bulk insert of the new patients
+Per chunk: one look-up of the chunk's external ids (skipped when none can exist: a clinic without external ids
+before the import, keys after the earlier chunks'), one bulk insert of the new patients
 (:class:`clinic_crm.db.copy.BulkInsert`: ``COPY`` on PostgreSQL, ``executemany`` on SQLite) and one
 ``UPDATE`` executemany per set of changed columns.  It returns the ids it created and updated;
-the caller records them in the audit trail (one ``record_audit`` per chunk and action).
+the caller records them in the audit trail (one insert per chunk and action).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from clinic_crm.db.copy import BulkInsert, integrity_errors, select_in
@@ -22,7 +23,6 @@ from clinic_crm.services.import_rows import ImportReport, RowError
 __all__ = ["ChunkWriter"]
 
 _TABLE: Table = Patient.__table__  # type: ignore[attr-defined]
-_LOOKUP = "SELECT external_id, id FROM patient WHERE clinic_id = {} AND external_id"
 #: The oid of the sequence numbering patient ids.
 _SEQUENCE = "SELECT pg_get_serial_sequence('patient', 'id')::regclass::oid"
 
@@ -58,7 +58,17 @@ class ChunkWriter:
             # the id sequence is resolved once, here: named through pg_get_serial_sequence inside the numbering
             # query, PostgreSQL looked it up again for every row (a catalog search each, about 7x nextval itself)
             sequence = connection.exec_driver_sql(_SEQUENCE).scalar_one()
-            self.numbering = f"SELECT nextval({int(sequence)}::regclass) FROM generate_series(1, %(count)s)"
+            self.numbering = f"SELECT nextval({int(sequence)}::regclass) FROM generate_series(1, %s)"
+        #: whether the clinic had a patient with an external id before this import (else only the import's own
+        #: earlier chunks can have created one of a chunk's ids)
+        self.had_external_ids = (
+            connection.execute(
+                select(_TABLE.c.id).where(_TABLE.c.clinic_id == clinic.id, _TABLE.c.external_id.is_not(None)).limit(1)
+            ).first()
+            is not None
+        )
+        #: the greatest external id (Python's string order) of the chunks written so far, ``None`` before the first
+        self.greatest_key: str | None = None
 
     def write(
         self, numbers: list[int], cleaned: list[dict[str, Any]], report: ImportReport
@@ -70,7 +80,8 @@ class ChunkWriter:
         """
         if not cleaned:
             return [], []
-        existing = self._existing_ids({ext for clean in cleaned if (ext := clean.get("external_id")) is not None})
+        keys = {ext for clean in cleaned if (ext := clean.get("external_id")) is not None}
+        existing = self._existing_ids(keys) if keys and self._may_exist(keys) else {}
         defaults = self.defaults
         inserts: list[dict[str, Any]] = []
         new_by_external_id: dict[str, dict[str, Any]] = {}
@@ -118,15 +129,32 @@ class ChunkWriter:
             return []
         connection = self.session.connection()
         if self.numbering is not None:  # one round trip; the server calls nextval as a serial column's default does
-            return [int(value) for value in connection.exec_driver_sql(self.numbering, {"count": count}).scalars()]
+            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(self.numbering, (count,))  # the driver's rows as they come (no per-row result processing)
+            return [value for (value,) in cursor.fetchall()]
         start = int(connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM patient").scalar_one())
         return list(range(start + 1, start + 1 + count))
+
+    def _may_exist(self, keys: set[str]) -> bool:
+        """Whether a patient of the clinic may already have one of ``keys`` (else the look-up is skipped).
+
+        It may not when the clinic had no external ids before this import and every key sorts after every key of
+        the chunks written before (a file in external-id order, the usual export of a host system): the import
+        created none of them, and nothing else has.  A concurrent writer that adds one meanwhile makes the insert
+        fail with ``DuplicatePatient``, as when it adds one between a look-up and the insert.
+        """
+        lowest, greatest = min(keys), max(keys)
+        before = self.greatest_key
+        if before is None or greatest > before:
+            self.greatest_key = greatest
+        return self.had_external_ids or (before is not None and lowest <= before)
 
     def _existing_ids(self, external_ids: set[str]) -> dict[str, int]:
         """``{external_id: patient id}`` of this clinic's patients among ``external_ids`` (driver-level SELECT)."""
         if not external_ids:
             return {}
-        return dict(select_in(self.session.connection(), _LOOKUP, (self.clinic_id,), list(external_ids)))
+        connection = self.session.connection()
+        return dict(select_in(connection, "patient", "external_id", list(external_ids), {"clinic_id": self.clinic_id}))
 
     def _update(self, updates: dict[int, dict[str, Any]]) -> None:
         if not updates:

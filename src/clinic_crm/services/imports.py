@@ -6,7 +6,9 @@ column's cleaner); valid rows are written per chunk of :data:`CHUNK_SIZE` rows b
 :class:`~clinic_crm.services.import_writer.ChunkWriter` (one look-up of the chunk's external ids,
 one bulk insert — ``executemany`` on SQLite, ``COPY`` on PostgreSQL — and one ``UPDATE``
 executemany per set of changed columns), and each chunk's patients get their audit events in one
-``record_audit`` per action.  Only the rejected rows are kept in memory, so a file of a million
+insert per action (``AuditBatches``: the chain's tail is read once per import and moved once, at the end).
+The look-up is skipped for a chunk when no key of it can exist (see ``ChunkWriter._may_exist``).
+Only the rejected rows are kept in memory, so a file of a million
 rows imports in flat memory.
 
 On PostgreSQL the chunks are written on one worker thread while this thread validates the next
@@ -46,7 +48,7 @@ from clinic_crm.db.copy import uses_copy
 from clinic_crm.errors import ValidationError
 from clinic_crm.models import Clinic
 from clinic_crm.services._common import get_or_404
-from clinic_crm.services.audit import record_audit
+from clinic_crm.services.audit import AuditBatches, record_audit
 from clinic_crm.services.import_csv import codec, open_records
 from clinic_crm.services.import_pipeline import ChunkPipeline
 from clinic_crm.services.import_rows import (
@@ -211,10 +213,12 @@ def _import(
     report = ImportReport()
     rejected = report.rejected
 
+    audit = AuditBatches(session)  # the chain's tail is read once and moved once, after the last chunk
+
     def apply(numbers: list[int], cleaned: list[dict[str, Any]]) -> None:
         created, updated = writer.write(numbers, cleaned, report)
-        record_audit(session, created, "create", {"via": "import"})  # one INSERT per chunk and action
-        record_audit(session, updated, "update", {"via": "import"})
+        audit.record(created, "create", {"via": "import"})  # one INSERT (COPY) per chunk and action
+        audit.record(updated, "update", {"via": "import"})
 
     # two flat lists rather than a tuple per row: fewer objects for the garbage collector to track
     numbers: list[int] = []
@@ -240,6 +244,7 @@ def _import(
                 read = 0
         pipeline.submit(numbers, cleaned)
         pipeline.close()
+    audit.close()
     if progress is not None and read:
         progress(read)
     rejected.sort(key=lambda error: error.row)  # errors found at write time come after a chunk's others

@@ -9,14 +9,23 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, TypedDict, Unpack
 
-from sqlalchemy import Engine, String, and_, bindparam, column, func, literal_column, or_, select, table, text
+from sqlalchemy import Engine, String, Text, and_, bindparam, column, func, literal_column, or_, select, table, text
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from clinic_crm.api._unit import owns_read, reads
 from clinic_crm.db.detached import DetachedQuery
-from clinic_crm.db.name_search import FTS_TABLE, MIN_TRIGRAM, PG_DOCUMENT
+from clinic_crm.db.name_search import (
+    FTS_TABLE,
+    GRAMS_INDEX,
+    MIN_TRIGRAM,
+    PG_DOCUMENT,
+    PG_GRAMS,
+    VOCAB_TABLE,
+    term_range,
+)
 from clinic_crm.errors import DuplicatePatient, ValidationError
 from clinic_crm.models import Clinic, Patient
 from clinic_crm.services._common import MAX_ID, get_or_404, require_text
@@ -339,9 +348,9 @@ _FIND = DetachedQuery(
 def _name_matches(session: Session, name: str) -> Any:
     """Case-insensitive: the family name, the given name, or both together in either order; or every word in one.
 
-    The trigram index (``clinic_crm.db.name_search``) narrows the candidates to patients whose indexed text
-    contains every word of three characters or more; the exact match below decides, so results are the same
-    with or without the index.
+    The indexes (``clinic_crm.db.name_search``) narrow the candidates to patients whose indexed text contains
+    every word of three characters or more (trigrams) or, when every word is shorter, every longest word (one-
+    and two-character grams); the exact match below decides, so results are the same with or without an index.
     """
     family, given = col(Patient.family_name), col(Patient.given_name)
     whole = name.lower()
@@ -356,35 +365,58 @@ def _name_matches(session: Session, name: str) -> Any:
         func.lower(family + " " + given).contains(whole, autoescape=True),
         and_(*tokens),
     )
-    indexed = [word for word in dict.fromkeys(words) if len(word) >= MIN_TRIGRAM]
-    if not indexed:
-        return exact
+    distinct = list(dict.fromkeys(words))
+    indexed = [word for word in distinct if len(word) >= MIN_TRIGRAM]
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":  # the GIN index's own expression; the pattern inlined so every plan sees it
-        pattern = [literal_column(PG_DOCUMENT).like(_like_pattern(word), escape="/") for word in indexed]
-        return and_(*pattern, exact)
-    if dialect == "sqlite" and _has_fts(session):
-        phrase = " AND ".join('"' + word.replace('"', '""') + '"' for word in indexed)
-        candidates = select(_FTS.c.rowid).where(_FTS.c.doc.op("MATCH")(phrase))
-        return and_(col(Patient.id).in_(candidates), exact)
+    if indexed:
+        if dialect == "postgresql":  # the GIN index's own expression; the pattern inlined so every plan sees it
+            pattern = [literal_column(PG_DOCUMENT).like(_like_pattern(word), escape="/") for word in indexed]
+            return and_(*pattern, exact)
+        if dialect == "sqlite" and _has_search_object(session, FTS_TABLE):
+            phrase = " AND ".join('"' + word.replace('"', '""') + '"' for word in indexed)
+            candidates = select(_FTS.c.rowid).where(_FTS.c.doc.op("MATCH")(phrase))
+            return and_(col(Patient.id).in_(candidates), exact)
+        return exact
+    longest = max((len(word) for word in distinct), default=0)
+    short = [word for word in distinct if len(word) == longest]  # two characters narrow more than one
+    if not short:
+        return exact
+    if dialect == "postgresql" and _has_search_object(session, GRAMS_INDEX):  # the index's expression, inlined
+        grams = array([bindparam(None, word, type_=Text(), literal_execute=True) for word in short])
+        return and_(literal_column(PG_GRAMS).op("@>")(grams), exact)
+    if dialect == "sqlite" and _has_search_object(session, VOCAB_TABLE):
+        narrowed = []
+        for word in short:
+            low, high = term_range(word)
+            terms = _VOCAB.c.term >= low if high is None else and_(_VOCAB.c.term >= low, _VOCAB.c.term < high)
+            narrowed.append(col(Patient.id).in_(select(_VOCAB.c.doc).where(terms)))
+        return and_(*narrowed, exact)
     return exact
 
 
 _FTS = table(FTS_TABLE, column("rowid"), column("doc"))
-_FTS_PRESENT: weakref.WeakSet[Engine] = weakref.WeakSet()
+_VOCAB = table(VOCAB_TABLE, column("term"), column("doc"))
+#: Per name search object, the engines whose database has it (a database not migrated that far is asked again).
+_PRESENT: dict[str, weakref.WeakSet[Engine]] = {}
 
 
-def _has_fts(session: Session) -> bool:
-    """Whether this SQLite database has the FTS5 name index (revision 0011 skips it where FTS5 is missing)."""
+def _has_search_object(session: Session, name: str) -> bool:
+    """Whether this database has the name search object ``name`` (revisions 0011 and 0014 skip what cannot be built).
+
+    A database migrated only to an earlier revision lacks it: the search then scans rather than fails.
+    """
     connection = session.connection()
     engine = connection.engine
-    if engine in _FTS_PRESENT:
+    present = _PRESENT.setdefault(name, weakref.WeakSet())
+    if engine in present:
         return True
-    found = connection.execute(
-        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": FTS_TABLE}
-    ).first()
+    if connection.dialect.name == "sqlite":
+        probe = text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name")
+    else:
+        probe = text("SELECT 1 WHERE to_regclass(:name) IS NOT NULL")
+    found = connection.execute(probe, {"name": name}).first()
     if found is not None:
-        _FTS_PRESENT.add(engine)
+        present.add(engine)
     return found is not None
 
 

@@ -38,7 +38,7 @@ def test_name_search_semantics(crm: ClinicCRM, clinic: Clinic) -> None:
     amy = crm.patients.register(clinic.id, family_name="Wang", given_name="Amy")
     jo = crm.patients.register(clinic.id, family_name="O'Brien-Smith", given_name="Joanna")
     assert _ids(crm, clinic, "王小明") == [ming.id]  # CJK, family + given without a space
-    assert _ids(crm, clinic, "小明") == [ming.id]  # two characters: no trigram, scanned
+    assert _ids(crm, clinic, "小明") == [ming.id]  # two characters: no trigram, the short-gram index (0014)
     assert _ids(crm, clinic, "王") == [ming.id]
     assert _ids(crm, clinic, "amy wang") == [amy.id]  # given family
     assert _ids(crm, clinic, "WANG AMY") == [amy.id]  # family given, any case
