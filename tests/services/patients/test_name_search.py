@@ -17,12 +17,10 @@ from sqlalchemy import inspect, text
 from clinic_crm import ClinicCRM
 from clinic_crm.db.name_search import FTS_TABLE, TRGM_INDEX
 from clinic_crm.models import Clinic
+from tests.services.patients.name_rule import found_ids as _ids
+from tests.services.patients.name_rule import matches
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def _ids(crm: ClinicCRM, clinic: Clinic, name: str) -> list[int]:
-    return [int(p.id) for p in crm.patients.find(clinic.id, name=name) if p.id is not None]
 
 
 def test_the_index_exists_after_migrate(crm: ClinicCRM) -> None:
@@ -78,11 +76,6 @@ def test_find_by_name_writes_one_audit_event_per_patient(crm: ClinicCRM, clinic:
 _NAME = st.text(alphabet="abcABC王小明 ", min_size=1, max_size=6).map(str.strip).filter(bool)
 
 
-def _model(family: str, given_name: str, query: str) -> bool:
-    f, g, q = family.lower(), given_name.lower(), query.lower()
-    return q in f + g or q in f"{g} {f}" or q in f"{f} {g}" or all(word in f or word in g for word in q.split())
-
-
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
@@ -90,7 +83,7 @@ def _model(family: str, given_name: str, query: str) -> bool:
 def test_indexed_search_equals_the_rule(crm: ClinicCRM, people: list[tuple[str, str]], query: str) -> None:
     clinic = crm.clinics.create("Property", timezone="UTC", locale="en_US", region="US")
     registered = [crm.patients.register(clinic.id, family_name=f, given_name=g) for f, g in people]
-    expected = [p.id for p in registered if _model(p.family_name, p.given_name, query)]
+    expected = [p.id for p in registered if matches(p.family_name, p.given_name, query)]
     assert _ids(crm, clinic, query) == expected
 
 
@@ -98,6 +91,6 @@ def test_indexed_search_equals_the_rule(crm: ClinicCRM, people: list[tuple[str, 
 def test_short_and_long_queries_agree_with_a_scan(crm: ClinicCRM, clinic: Clinic, query: str) -> None:
     names = [("Abcd", "Efg"), ("Xab", "Cy"), ("Zz", "Ab")]
     registered = [crm.patients.register(clinic.id, family_name=f, given_name=g) for f, g in names]
-    expected = [p.id for p in registered if _model(p.family_name, p.given_name, query)]
+    expected = [p.id for p in registered if matches(p.family_name, p.given_name, query)]
     assert expected  # each query matches someone: the check can fail
     assert _ids(crm, clinic, query) == expected

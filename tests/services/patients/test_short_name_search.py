@@ -21,10 +21,8 @@ from sqlalchemy import event, inspect, text
 from clinic_crm import ClinicCRM
 from clinic_crm.db.name_search import GRAMS_INDEX, VOCAB_TABLE, fts_fold, term_range
 from clinic_crm.models import Clinic
-
-
-def _ids(crm: ClinicCRM, clinic: Clinic, name: str) -> list[int]:
-    return [int(p.id) for p in crm.patients.find(clinic.id, name=name) if p.id is not None]
+from tests.services.patients.name_rule import found_ids as _ids
+from tests.services.patients.name_rule import matches
 
 
 def _db_lower(crm: ClinicCRM, value: str) -> str:
@@ -35,9 +33,8 @@ def _db_lower(crm: ClinicCRM, value: str) -> str:
 
 
 def _model(crm: ClinicCRM, family: str, given_name: str, query: str) -> bool:
-    """The rule of ``find(name=…)`` in plain Python, lowering the names as the database does."""
-    f, g, q = _db_lower(crm, family), _db_lower(crm, given_name), query.lower()
-    return q in f + g or q in f"{g} {f}" or q in f"{f} {g}" or all(word in f or word in g for word in q.split())
+    """The rule of ``find(name=…)``, lowering the names as the database does."""
+    return matches(family, given_name, query, lambda value: _db_lower(crm, value))
 
 
 @contextmanager
