@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import os
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -51,7 +50,7 @@ from clinic_crm.models import Clinic
 from clinic_crm.services._common import get_or_404
 from clinic_crm.services.audit import AuditBatches, record_audit
 from clinic_crm.services.import_csv import codec, open_records
-from clinic_crm.services.import_pipeline import ChunkPipeline
+from clinic_crm.services.import_pipeline import HAND_OVER_MASK, ChunkPipeline
 from clinic_crm.services.import_rows import (
     ImportReport,
     RowError,
@@ -68,10 +67,6 @@ __all__ = ["CHUNK_SIZE", "ImportReport", "RowError", "import_patients", "import_
 
 #: Rows validated and written together (one SELECT, one INSERT, a few UPDATEs per chunk).
 CHUNK_SIZE = 5000
-#: With a writer thread, the validating thread hands it the interpreter every 128 rows (about 2 ms): a thread
-#: back from the server otherwise waits for the switch interval (5 ms) after every round trip, while the
-#: server has nothing to do.
-_YIELD_MASK = 127
 
 #: Called with the number of data rows read since the previous call (``tqdm.update`` fits).
 Progress = Callable[[int], object]
@@ -235,8 +230,8 @@ def _import(
         for item in rows_of(clinic):
             number += 1
             read += 1
-            if background and not number & _YIELD_MASK:
-                time.sleep(0)  # let the writer thread take the interpreter now (see _YIELD_MASK)
+            if background and not number & HAND_OVER_MASK:
+                pipeline.hand_over()
             if type(item) is dict:
                 cleaned.append(item)
                 numbers.append(number)
